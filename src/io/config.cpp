@@ -1,0 +1,72 @@
+#include "emu/io/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "emu/core/error.h"
+#include "emu/core/mapped_file.h"
+
+namespace emu {
+
+nlohmann::json load_json_file(const std::string& path) {
+    std::string text = read_text_file(path);
+    try {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        fail(path, ": not valid JSON: ", e.what());
+    }
+}
+
+namespace {
+
+// YAML scalars carry no type; read them as YAML 1.1 would for config values.
+nlohmann::json scalar_to_json(const YAML::Node& node) {
+    const std::string& s = node.Scalar();
+    if (node.Tag() == "!") return s;  // quoted
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+    if (s == "null" || s == "~" || s.empty()) return nullptr;
+    char* end = nullptr;
+    errno = 0;
+    long long i = std::strtoll(s.c_str(), &end, 10);
+    if (*end == '\0' && errno == 0) return i;
+    double d = std::strtod(s.c_str(), &end);
+    if (*end == '\0') return d;
+    return s;
+}
+
+nlohmann::json node_to_json(const YAML::Node& node, int depth) {
+    check(depth < 64, "YAML nesting too deep");
+    switch (node.Type()) {
+        case YAML::NodeType::Null:
+        case YAML::NodeType::Undefined: return nullptr;
+        case YAML::NodeType::Scalar: return scalar_to_json(node);
+        case YAML::NodeType::Sequence: {
+            nlohmann::json arr = nlohmann::json::array();
+            for (const auto& item : node) arr.push_back(node_to_json(item, depth + 1));
+            return arr;
+        }
+        case YAML::NodeType::Map: {
+            nlohmann::json obj = nlohmann::json::object();
+            for (const auto& kv : node) obj[kv.first.as<std::string>()] = node_to_json(kv.second, depth + 1);
+            return obj;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+nlohmann::json parse_yaml_as_json(const std::string& text, const std::string& source_name) {
+    try {
+        return node_to_json(YAML::Load(text), 0);
+    } catch (const YAML::Exception& e) {
+        fail(source_name, ": not valid YAML: ", e.what());
+    }
+}
+
+nlohmann::json load_yaml_as_json(const std::string& path) { return parse_yaml_as_json(read_text_file(path), path); }
+
+}  // namespace emu
