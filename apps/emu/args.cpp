@@ -23,7 +23,7 @@ Args::Args(const std::vector<std::string>& argv, std::set<std::string> valued, s
                 values_[name] = value;
             } else if (switches.count(name)) {
                 check(!inline_value, "--", name, " takes no value");
-                values_[name] = "1";
+                values_.insert_or_assign(name, std::string(1, '1'));  // not = "1": GCC 12 -Wrestrict false positive
             } else {
                 fail("unknown option --", name);
             }
