@@ -8,9 +8,6 @@
 
 namespace emu::text {
 
-const std::string_view kEmu3PatStr =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-
 namespace {
 
 using Impl = Tokenizer::Impl;

@@ -296,7 +296,7 @@ Tokenizer Tokenizer::load(const TokenizerFiles& files) {
     if (!files.vision_tokens.empty()) extra = read_special_lines(files.vision_tokens);
     auto vocab = MappedFile::open(files.vocab);
     std::string_view text(reinterpret_cast<const char*>(vocab->data()), vocab->size());
-    return Tokenizer(build_tokenizer(text, files.vocab, extra, kEmu3PatStr));
+    return Tokenizer(build_tokenizer(text, files.vocab, extra, files.pat_str));
 }
 
 Tokenizer Tokenizer::load(const std::string& path) { return load(find_tokenizer_files(path)); }

@@ -15,13 +15,15 @@
 namespace emu::text {
 
 // The official pre-tokenization pattern (tokenization_emu3.py PAT_STR).
-extern const std::string_view kEmu3PatStr;
+inline constexpr std::string_view kEmu3PatStr =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 // The vocabulary files inside a tokenizer or model folder.
 struct TokenizerFiles {
     std::string vocab;           // emu3.tiktoken (base64 token, space, rank per line)
     std::string vision_tokens;   // emu3_vision_tokens.txt, empty when absent
     std::string config;          // tokenizer_config.json, empty when absent
+    std::string pat_str{kEmu3PatStr};  // pre-tokenization regex (Rust regex syntax)
 };
 
 // Finds the files for `path`: an emu3.tiktoken file itself, a folder holding it, or a model
