@@ -25,12 +25,15 @@ public:
     const std::string& pcre2_pattern() const { return translated_; }
 
 private:
-    std::string translated_;
-    void* code_ = nullptr;  // pcre2_code_8*
+    std::string translated_;      // full Unicode 16 classes
+    std::string translated_bmp_;  // the same without the additions above U+FFFF
+    void* code_ = nullptr;        // pcre2_code_8*
+    void* code_bmp_ = nullptr;    // used for text without 4-byte sequences
 };
 
 // Rewrites a Rust-regex pattern for PCRE2: \s / \S become explicit White_Space classes
-// (PCRE2's UCP \s is "Z or ASCII space", which differs from Rust's White_Space at U+0085).
-std::string translate_pattern_for_pcre2(std::string_view pattern);
+// (PCRE2's UCP \s is "Z or ASCII space", which differs from Rust's White_Space at U+0085), and
+// \p{L} / \p{N} gain the letters and numbers of Unicode 15-16 that PCRE2 10.42 lacks.
+std::string translate_pattern_for_pcre2(std::string_view pattern, bool bmp_only = false);
 
 }  // namespace emu::text

@@ -322,6 +322,11 @@ TEST(PreTokenizer, MatchesTiktokenSemantics) {
     // Case-insensitive contractions follow Unicode simple case folding: 'ſ (U+017F) is 's.
     EXPECT_EQ(split(u8(u8"it'\u017F")), (V{"it", u8(u8"'\u017F")}));
     EXPECT_NE(translate_pattern_for_pcre2(kEmu3PatStr).find("\\x{85}"), std::string::npos);
+    // Unicode 15/16 letters and numbers count as \p{L} / \p{N}, as in tiktoken's regex (UCD 16):
+    // Kaktovik numerals are single-digit pieces, CJK extension H / I and U+A7CB are letters.
+    EXPECT_EQ(split(u8(u8"a\U0001D2C0\U0001D2C1")), (V{"a", u8(u8"\U0001D2C0"), u8(u8"\U0001D2C1")}));
+    EXPECT_EQ(split(u8(u8"x \U00031350\U0002EBF0!")), (V{"x", u8(u8" \U00031350\U0002EBF0"), "!"}));
+    EXPECT_EQ(split(u8(u8"x\uA7CB y")), (V{u8(u8"x\uA7CB"), " y"}));
 }
 
 // ---------- synthetic vocabulary: layout, specials, round trips ----------
