@@ -70,6 +70,39 @@ std::vector<TokenId> image_token_ids(const CodeGrid& grid, const Tokenizer& tok)
     return ids;
 }
 
+CodeGrid parse_image_string(std::string_view s) {
+    constexpr std::string_view open = "<|visual token ";
+    std::vector<std::vector<std::int32_t>> rows;
+    std::size_t pos = 0;
+    while (pos <= s.size()) {
+        std::size_t eol = s.find(kEolToken, pos);
+        std::string_view piece = s.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+        std::vector<std::int32_t> row;
+        for (std::size_t at = piece.find(open); at != std::string_view::npos; at = piece.find(open, at + 1)) {
+            std::size_t d = at + open.size(), e = d;
+            while (e < piece.size() && piece[e] >= '0' && piece[e] <= '9') ++e;
+            if (e == d || piece.substr(e, 2) != "|>") continue;  // not a visual token, as the regex
+            check(e - d <= 9, "image string: visual token number ", piece.substr(d, e - d), " is too large");
+            std::int32_t code = 0;
+            for (std::size_t k = d; k < e; ++k) code = code * 10 + (piece[k] - '0');
+            row.push_back(code);
+        }
+        if (!row.empty()) rows.push_back(std::move(row));
+        if (eol == std::string_view::npos) break;
+        pos = eol + kEolToken.size();
+    }
+    check(!rows.empty(), "image string holds no visual tokens");
+    CodeGrid g;
+    g.h = static_cast<int>(rows.size());
+    g.w = static_cast<int>(rows[0].size());
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        check(rows[r].size() == rows[0].size(), "image string: row ", r, " has ", rows[r].size(),
+              " codes but row 0 has ", rows[0].size());
+        g.codes.insert(g.codes.end(), rows[r].begin(), rows[r].end());
+    }
+    return g;
+}
+
 std::vector<ParsedImage> find_images(std::span<const TokenId> ids, const Tokenizer& tok) {
     const SpecialRoles& roles = tok.roles();
     std::vector<ParsedImage> images;

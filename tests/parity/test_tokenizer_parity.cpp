@@ -141,6 +141,12 @@ TEST(TokenizerParity, EveryPromptCase) {
             }
             std::vector<std::string> expect_strings = p.at("image_strings").get<std::vector<std::string>>();
             EXPECT_EQ(image_strings, expect_strings);
+            for (std::size_t k = 0; k < expect_strings.size() && k < grids.size(); ++k) {
+                emu::text::CodeGrid back = emu::text::parse_image_string(expect_strings[k]);
+                EXPECT_EQ(back.h, grids[k].h);
+                EXPECT_EQ(back.w, grids[k].w);
+                EXPECT_EQ(back.codes, grids[k].codes);
+            }
 
             emu::text::Prompts built = emu::text::build_prompts(p.at("template").get<std::string>(),
                                                                 p.at("unc_template").get<std::string>(),

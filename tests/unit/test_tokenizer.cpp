@@ -8,6 +8,7 @@
 #include <map>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "../../src/text/bpe.h"
 #include "../../src/text/pretokenizer.h"
@@ -590,6 +591,44 @@ TEST(ImageTokens, SerializeParseRoundTrip) {
     bad.codes = {1, 2, 3, 64};
     EXPECT_NO_THROW(image_string(bad));
     EXPECT_THROW(image_token_ids(bad, synthetic()), emu::Error);  // code 64 beyond 64 visual tokens
+}
+
+TEST(ImageTokens, ParseImageStringLikeOfficialDecodeImage) {
+    std::mt19937 rng(37);
+    for (int i = 0; i < 50; ++i) {
+        CodeGrid g = random_grid(rng, 131072);
+        CodeGrid back = parse_image_string(image_string(g));
+        EXPECT_EQ(back.h, g.h);
+        EXPECT_EQ(back.w, g.w);
+        EXPECT_EQ(back.codes, g.codes);
+    }
+    // The header is ignored; empty pieces are skipped; the number is read as written.
+    CodeGrid odd = parse_image_string(
+        "<|image start|>9*9<|image token|><|extra_200|><|visual token 7|><|visual token 0000012|>"
+        "<|extra_200|><|extra_200|>x<|visual token 3|><|visual token 4|><|visual token x|><|extra_200|><|image end|>");
+    EXPECT_EQ(odd.h, 2);
+    EXPECT_EQ(odd.w, 2);
+    EXPECT_EQ(odd.codes, (std::vector<std::int32_t>{7, 12, 3, 4}));
+    EXPECT_THROW(parse_image_string("<|image start|>1*1<|image token|><|image end|>"), emu::Error);
+    EXPECT_THROW(parse_image_string("<|visual token 1|><|extra_200|><|visual token 1|><|visual token 2|>"), emu::Error);
+    EXPECT_THROW(parse_image_string("<|visual token 99999999999|>"), emu::Error);
+}
+
+TEST(Tokenizer, ConcurrentEncodeIsSafe) {
+    const Tokenizer& tok = synthetic();
+    std::mt19937 rng(41);
+    std::vector<std::string> texts;
+    for (int i = 0; i < 64; ++i) texts.push_back(random_utf8(rng, 200) + "<|extra_203|>" + random_utf8(rng, 50));
+    std::vector<std::vector<TokenId>> expect;
+    for (const auto& t : texts) expect.push_back(tok.encode(t));
+    std::vector<std::vector<TokenId>> got(texts.size());
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 4; ++w)
+        workers.emplace_back([&, w] {
+            for (std::size_t i = std::size_t(w); i < texts.size(); i += 4) got[i] = tok.encode(texts[i]);
+        });
+    for (auto& t : workers) t.join();
+    EXPECT_EQ(got, expect);
 }
 
 TEST(ImageTokens, MalformedImagesAreReported) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "emu/text/tokenizer.h"
@@ -24,6 +25,12 @@ struct CodeGrid {
 std::string image_string(const CodeGrid& grid);
 // Its token ids, built directly (equal to tok.encode(image_string(grid))).
 std::vector<TokenId> image_token_ids(const CodeGrid& grid, const Tokenizer& tok);
+
+// The official text-side parser (generation_utils.py::decode_image) on one image string:
+// split on "<|extra_200|>", collect every "<|visual token N|>" per piece, skip pieces without
+// any; the grid is (pieces, codes per piece). The "h*w" header is not used. Throws Error when
+// there is no visual token, rows differ in length, or a code does not fit in int32.
+CodeGrid parse_image_string(std::string_view image_string);
 
 // One BOI..EOI span found in a token stream.
 struct ParsedImage {
