@@ -159,7 +159,7 @@ std::vector<SequenceResult> Transformer::forward(std::span<SequenceStep> batch, 
         ops::linear(h.data(), N, w.v_proj, v.data());
         ops::rmsnorm(q.data(), N * H, hd, w.q_norm.data(), eps, q.data());
         ops::rmsnorm(k.data(), N * Hkv, hd, w.k_norm.data(), eps, k.data());
-#pragma omp parallel for schedule(static) if (N > 1)
+#pragma omp parallel for schedule(static) if (N * QD > (1 << 15))
         for (std::int64_t t = 0; t < N; ++t) {
             ops::rope_apply(q.data() + t * QD, H, hd, rope_cos.data() + t * half, rope_sin.data() + t * half);
             ops::rope_apply(k.data() + t * KD, Hkv, hd, rope_cos.data() + t * half, rope_sin.data() + t * half);

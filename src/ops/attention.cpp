@@ -1,5 +1,6 @@
 #include "emu/ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -13,7 +14,9 @@ void attention(const AttentionDims& d, const float* q, std::int64_t queries, std
     const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads;
     const float scale_div = float(std::sqrt(double(hd)));
     const std::int64_t items = queries * d.heads;
-#pragma omp parallel
+    std::int64_t work = 0;
+    for (std::int64_t i = 0; i < queries; ++i) work += std::max<std::int64_t>(0, kv_end[i] - kv_begin[i]);
+#pragma omp parallel if (work * d.heads * hd > (1 << 15))
     {
         std::vector<float> scores;
 #pragma omp for schedule(dynamic, 4)

@@ -22,7 +22,7 @@ constexpr std::int64_t kTileBytes = std::int64_t(8) << 20;
 
 detail::RowsKernel pick_kernel(Isa isa, DType t) {
     detail::RowsKernel k = nullptr;
-    if (isa == Isa::Avx512) k = detail::avx512_kernel(t);
+    if (int(isa) >= int(Isa::Avx512)) k = detail::avx512_kernel(t);
     if (!k && int(isa) >= int(Isa::Avx2)) k = detail::avx2_kernel(t);
     if (!k) k = detail::portable_kernel(t);
     check(k != nullptr, "linear: unsupported weight dtype ", dtype_name(t));
@@ -50,7 +50,7 @@ void linear_rows(Isa isa, const float* x, std::int64_t rows, std::int64_t in, co
 
 void weight_rows_to_f32(const void* w, DType w_dtype, std::int64_t in, std::int64_t row_begin, std::int64_t count,
                         float* dst) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (count * in > (1 << 16))
     for (std::int64_t r = 0; r < count; ++r)
         detail::convert_to_f32(w_dtype, w, (row_begin + r) * in, in, dst + r * in);
 }
@@ -71,6 +71,10 @@ void linear(const float* x, std::int64_t rows, const Tensor& w, float* y) {
                         w.data<float>(), int(in), 0.f, y, int(out));
             return;
         }
+        if (t == DType::BF16 && active_isa() == Isa::Amx) {
+            detail::amx_linear_bf16(x, rows, in, static_cast<const std::uint16_t*>(w.raw()), out, y);
+            return;
+        }
         std::int64_t tile = std::max<std::int64_t>(16, kTileBytes / (in * 4));
         tile = std::min(tile, out);
         thread_local std::vector<float> buf;
@@ -86,7 +90,8 @@ void linear(const float* x, std::int64_t rows, const Tensor& w, float* y) {
 
     detail::RowsKernel k = pick_kernel(active_isa(), t);
     const std::int64_t blocks = (out + kOutBlock - 1) / kOutBlock;
-#pragma omp parallel for schedule(static)
+    // Small products stay on one thread: a parallel region costs more than they do.
+#pragma omp parallel for schedule(static) if (rows * out * in > (1 << 15))
     for (std::int64_t b = 0; b < blocks; ++b) {
         std::int64_t o0 = b * kOutBlock, o1 = std::min(out, o0 + kOutBlock);
         stream_rows(k, x, rows, in, w.raw(), o0, o1, y, out);

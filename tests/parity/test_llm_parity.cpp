@@ -104,9 +104,12 @@ std::vector<LoadedCase>* LlmParity::cases_ = nullptr;
 
 }  // namespace
 
-TEST_F(LlmParity, FullForwardLogitsAndHiddenStates) {
-    for (auto& c : *cases_) {
-        SCOPED_TRACE(c.info.name);
+TEST_F(LlmParity, FullForwardLogitsAndHiddenStatesEveryIsa) {
+    for (auto& c : *cases_)
+    for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Amx}) {
+        if (!ops::isa_supported(isa)) continue;
+        SCOPED_TRACE(c.info.name + " " + ops::isa_name(isa));
+        ops::force_isa(isa);
         const Transformer& m = *c.model;
         KvCache cache = m.new_cache(std::int64_t(c.ids.size()));
         SequenceStep step;
@@ -117,6 +120,7 @@ TEST_F(LlmParity, FullForwardLogitsAndHiddenStates) {
         ForwardOptions opt;
         opt.hidden_states = true;
         auto res = m.forward(batch, opt);
+        ops::clear_forced_isa();
         const std::int64_t T = std::int64_t(c.ids.size());
         expect_close("logits", res[0].logits.data<float>(), T, c.expect.get("logits"), 0, c.logits_tol, c.argmax);
         const Tensor& hs = c.expect.get("hidden_states");
@@ -129,7 +133,7 @@ TEST_F(LlmParity, FullForwardLogitsAndHiddenStates) {
 TEST_F(LlmParity, DecodeTokenByTokenEveryIsa) {
     for (auto& c : *cases_) {
         SCOPED_TRACE(c.info.name);
-        for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512}) {
+        for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Amx}) {
             if (!ops::isa_supported(isa)) continue;
             SCOPED_TRACE(ops::isa_name(isa));
             ops::force_isa(isa);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include <cstring>
 
@@ -69,18 +70,27 @@ TEST(OpsLinear, EveryIsaMatchesReferenceForEveryDtype) {
     }
 }
 
-TEST(OpsLinear, BlasTilePathMatchesStreamingPath) {
+TEST(OpsLinear, PrefillPathsMatchReferenceOnEveryIsa) {
     const std::int64_t saved = blas_min_rows();
     for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
-        const std::int64_t rows = 20, in = 70, out = 45;
-        Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 5)).to(dt);
-        std::vector<float> x = randn(std::size_t(rows * in), 6);
-        std::vector<double> want = reference(x, rows, w);
-        for (std::int64_t threshold : {std::int64_t(1), std::int64_t(1000)}) {
-            set_blas_min_rows(threshold);
-            std::vector<float> y(std::size_t(rows * out));
-            linear(x.data(), rows, w, y.data());
-            expect_near_all(y, want, in, std::string(dtype_name(dt)) + " threshold " + std::to_string(threshold));
+        for (auto [rows, in, out] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{20, 70, 45}, {33, 100, 70},
+                                     {64, 64, 32}, {17, 1, 5}}) {
+            Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 5)).to(dt);
+            std::vector<float> x = randn(std::size_t(rows * in), 6);
+            std::vector<double> want = reference(x, rows, w);
+            for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
+                if (!isa_supported(isa)) continue;
+                force_isa(isa);
+                for (std::int64_t threshold : {std::int64_t(1), std::int64_t(1000)}) {
+                    set_blas_min_rows(threshold);
+                    std::vector<float> y(std::size_t(rows * out));
+                    linear(x.data(), rows, w, y.data());
+                    expect_near_all(y, want, in,
+                                    std::string(dtype_name(dt)) + " " + isa_name(isa) + " threshold " +
+                                        std::to_string(threshold) + " rows " + std::to_string(rows));
+                }
+            }
+            clear_forced_isa();
         }
     }
     set_blas_min_rows(saved);

@@ -4,7 +4,8 @@
 
 namespace emu::ops {
 
-enum class Isa { Portable = 0, Avx2 = 1, Avx512 = 2 };
+// Amx = AVX-512 plus AMX tiles (bf16), used for BF16-weight prefill.
+enum class Isa { Portable = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
 
 const char* isa_name(Isa isa);
 // The best level the CPU supports (capped by a forced level, if any).
