@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 THREADS=${THREADS:-2}; PREFILL=${PREFILL:-512}; DECODE=${DECODE:-16}
 PRESETS=${PRESETS:-"small layer"}; DTYPES=${DTYPES:-"f32 bf16"}; WORK=${WORK:-/tmp/emu-lm-bench}
+# Both sides use libgomp; on a shared machine spinning threads lose their core to
+# other processes, so both wait passively (same setting for emu and torch).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 cmake --build "$BUILD" -j2 --target bench_lm >/dev/null
 OUT=$(mktemp)
 "$BUILD/bench_lm" --bandwidth --threads "$THREADS" | tee -a "$OUT"
