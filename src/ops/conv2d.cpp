@@ -1,0 +1,129 @@
+#include "emu/ops/conv2d.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "emu/core/error.h"
+
+namespace emu::ops {
+namespace {
+
+// Bound on the im2col scratch, so that large images do not need K x (H*W) floats.
+constexpr std::size_t kColumnBudgetFloats = std::size_t(8) << 20;  // 32 MiB
+
+void validate(const Conv2dShape& s) {
+    check(s.in_channels > 0 && s.in_h > 0 && s.in_w > 0 && s.out_channels > 0 && s.kernel_h > 0 &&
+              s.kernel_w > 0 && s.stride > 0 && s.upsample > 0 && s.pad_top >= 0 && s.pad_left >= 0 &&
+              s.pad_bottom >= 0 && s.pad_right >= 0,
+          "conv2d: invalid shape parameters");
+    check(s.virt_h() + s.pad_top + s.pad_bottom >= s.kernel_h && s.virt_w() + s.pad_left + s.pad_right >= s.kernel_w,
+          "conv2d: input ", s.in_h, "x", s.in_w, " is smaller than the ", s.kernel_h, "x", s.kernel_w, " kernel");
+}
+
+// Rows [row0, row0+rows) of the output, as columns of a [C*kh*kw, rows*out_w] matrix.
+void im2col_rows(const float* x, const Conv2dShape& s, int row0, int rows, float* col) {
+    const int ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample;
+    const int kk = s.kernel_h * s.kernel_w;
+    const std::int64_t K = std::int64_t(s.in_channels) * kk;
+    const std::size_t n = std::size_t(rows) * ow;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < K; ++r) {
+        const int c = int(r / kk), ky = int(r % kk) / s.kernel_w, kx = int(r % kk) % s.kernel_w;
+        const float* plane = x + std::size_t(c) * s.in_h * s.in_w;
+        float* out = col + std::size_t(r) * n;
+        for (int oy = row0; oy < row0 + rows; ++oy) {
+            float* o = out + std::size_t(oy - row0) * ow;
+            const int iy = oy * s.stride - s.pad_top + ky;
+            if (iy < 0 || iy >= vh) {
+                std::memset(o, 0, sizeof(float) * ow);
+                continue;
+            }
+            const float* src = plane + std::size_t(iy / u) * s.in_w;
+            const int ix0 = -s.pad_left + kx;
+            if (s.stride == 1 && u == 1) {
+                // Contiguous run with zero borders.
+                const int lo = std::max(0, -ix0), hi = std::min(ow, vw - ix0);
+                if (lo > 0) std::memset(o, 0, sizeof(float) * lo);
+                if (hi > lo) std::memcpy(o + lo, src + ix0 + lo, sizeof(float) * (hi - lo));
+                if (hi < ow) std::memset(o + std::max(hi, lo), 0, sizeof(float) * (ow - std::max(hi, lo)));
+            } else {
+                for (int ox = 0; ox < ow; ++ox) {
+                    const int ix = ox * s.stride + ix0;
+                    o[ox] = (ix < 0 || ix >= vw) ? 0.f : src[ix / u];
+                }
+            }
+        }
+    }
+}
+
+void init_output(float* y, const float* bias, int O, std::size_t n, bool accumulate) {
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < O; ++o) {
+        float* row = y + std::size_t(o) * n;
+        const float b = bias ? bias[o] : 0.f;
+        if (accumulate) {
+            if (b != 0.f)
+                for (std::size_t i = 0; i < n; ++i) row[i] += b;
+        } else {
+            std::fill(row, row + n, b);
+        }
+    }
+}
+
+}  // namespace
+
+void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
+            bool accumulate) {
+    validate(s);
+    const int O = s.out_channels, oh = s.out_h(), ow = s.out_w();
+    const std::size_t n = std::size_t(oh) * ow;
+    const int K = s.in_channels * s.kernel_h * s.kernel_w;
+    init_output(y, bias, O, n, accumulate);
+
+    const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride == 1 && s.upsample == 1 &&
+                           s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0;
+    if (pointwise) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, int(n), K, 1.f, weight, K, x, int(n), 1.f, y,
+                    int(n));
+        return;
+    }
+    int rows = int(std::max<std::size_t>(1, kColumnBudgetFloats / (std::size_t(K) * ow)));
+    rows = std::min(rows, oh);
+    std::unique_ptr<float[]> col(new float[std::size_t(K) * rows * ow]);
+    for (int r0 = 0; r0 < oh; r0 += rows) {
+        const int nr = std::min(rows, oh - r0);
+        im2col_rows(x, s, r0, nr, col.get());
+        const int cols = nr * ow;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols, 1.f,
+                    y + std::size_t(r0) * ow, int(n));
+    }
+}
+
+void conv2d_reference(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
+                      bool accumulate) {
+    validate(s);
+    const int oh = s.out_h(), ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample;
+    for (int o = 0; o < s.out_channels; ++o)
+        for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox) {
+                double acc = bias ? bias[o] : 0.0;
+                for (int c = 0; c < s.in_channels; ++c)
+                    for (int ky = 0; ky < s.kernel_h; ++ky)
+                        for (int kx = 0; kx < s.kernel_w; ++kx) {
+                            const int iy = oy * s.stride - s.pad_top + ky, ix = ox * s.stride - s.pad_left + kx;
+                            if (iy < 0 || iy >= vh || ix < 0 || ix >= vw) continue;
+                            const double xv = x[(std::size_t(c) * s.in_h + iy / u) * s.in_w + ix / u];
+                            const double wv =
+                                weight[((std::size_t(o) * s.in_channels + c) * s.kernel_h + ky) * s.kernel_w + kx];
+                            acc += xv * wv;
+                        }
+                float& out = y[(std::size_t(o) * oh + oy) * ow + ox];
+                out = accumulate ? float(out + acc) : float(acc);
+            }
+}
+
+}  // namespace emu::ops
