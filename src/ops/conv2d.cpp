@@ -77,8 +77,9 @@ void init_output(float* y, const float* bias, int O, std::size_t n, bool accumul
 }  // namespace
 
 void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
-            bool accumulate) {
+            bool accumulate, std::size_t scratch_floats) {
     validate(s);
+    if (scratch_floats == 0) scratch_floats = kColumnBudgetFloats;
     const int O = s.out_channels, oh = s.out_h(), ow = s.out_w();
     const std::size_t n = std::size_t(oh) * ow;
     const int K = s.in_channels * s.kernel_h * s.kernel_w;
@@ -91,7 +92,7 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
                     int(n));
         return;
     }
-    int rows = int(std::max<std::size_t>(1, kColumnBudgetFloats / (std::size_t(K) * ow)));
+    int rows = int(std::max<std::size_t>(1, scratch_floats / (std::size_t(K) * ow)));
     rows = std::min(rows, oh);
     std::unique_ptr<float[]> col(new float[std::size_t(K) * rows * ow]);
     for (int r0 = 0; r0 < oh; r0 += rows) {

@@ -12,9 +12,9 @@
 namespace emu::ops {
 
 void spatial_attention(const float* q, const float* k, const float* v, float* out, int channels, std::size_t n,
-                       float scale) {
-    constexpr std::size_t kScoreBudgetFloats = std::size_t(8) << 20;  // 32 MiB of scores per tile
-    const std::size_t rows = std::max<std::size_t>(1, std::min(n, kScoreBudgetFloats / std::max<std::size_t>(n, 1)));
+                       float scale, std::size_t scratch_floats) {
+    if (scratch_floats == 0) scratch_floats = std::size_t(8) << 20;  // 32 MiB of scores per tile
+    const std::size_t rows = std::max<std::size_t>(1, std::min(n, scratch_floats / std::max<std::size_t>(n, 1)));
     std::unique_ptr<float[]> scores(new float[rows * n]);
     for (std::size_t i0 = 0; i0 < n; i0 += rows) {
         const std::size_t m = std::min(rows, n - i0);

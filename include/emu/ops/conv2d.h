@@ -3,6 +3,7 @@
 // input may be read through a nearest-neighbour upsampling so that "upsample x2 then
 // conv" never materialises the upsampled image.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace emu::ops {
@@ -23,9 +24,10 @@ struct Conv2dShape {
 
 // y[O, out_h, out_w] = conv(x[C, in_h, in_w]) + bias. weight is [O, C, kh, kw], bias [O] or
 // null. With accumulate, the result is added to what y already holds (a fused residual).
-// Throws Error on shapes that give an empty output. Memory beyond y is bounded (tiled).
+// Throws Error on shapes that give an empty output. Memory beyond y is bounded: the
+// im2col scratch is tiled over output rows to at most scratch_floats (0 = 32 MiB).
 void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
-            bool accumulate = false);
+            bool accumulate = false, std::size_t scratch_floats = 0);
 
 // The same convolution computed directly by its definition, in double: slow, for tests.
 void conv2d_reference(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,

@@ -6,9 +6,10 @@
 
 namespace emu::ops {
 
-// q, k, v, out are [C, N] row-major. Scratch memory is bounded by tiling over queries.
+// q, k, v, out are [C, N] row-major. The score scratch is tiled over queries to at most
+// scratch_floats (0 = 32 MiB; always at least one row of N).
 void spatial_attention(const float* q, const float* k, const float* v, float* out, int channels, std::size_t n,
-                       float scale);
+                       float scale, std::size_t scratch_floats = 0);
 
 // Plain double-precision version for tests.
 void spatial_attention_reference(const float* q, const float* k, const float* v, float* out, int channels,
