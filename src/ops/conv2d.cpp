@@ -1,6 +1,7 @@
 #include "emu/ops/conv2d.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -8,12 +9,16 @@
 #include <vector>
 
 #include "emu/core/error.h"
+#include "vec_math.h"
 
 namespace emu::ops {
 namespace {
 
 // Bound on the im2col scratch, so that large images do not need K x (H*W) floats.
 constexpr std::size_t kColumnBudgetFloats = std::size_t(8) << 20;  // 32 MiB
+// A GEMM packs the whole weight matrix per call, so each call needs enough columns
+// to amortise that.
+constexpr std::size_t kMinTileCols = 256;
 
 void validate(const Conv2dShape& s) {
     check(s.in_channels > 0 && s.in_h > 0 && s.in_w > 0 && s.out_channels > 0 && s.kernel_h > 0 &&
@@ -25,12 +30,12 @@ void validate(const Conv2dShape& s) {
 }
 
 // Rows [row0, row0+rows) of the output, as columns of a [C*kh*kw, rows*out_w] matrix.
-void im2col_rows(const float* x, const Conv2dShape& s, int row0, int rows, float* col) {
+void im2col_rows(const float* x, const Conv2dShape& s, int row0, int rows, float* col, bool parallel) {
     const int ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample;
     const int kk = s.kernel_h * s.kernel_w;
     const std::int64_t K = std::int64_t(s.in_channels) * kk;
     const std::size_t n = std::size_t(rows) * ow;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel && std::size_t(K) * n >= detail::kParallelMinElems)
     for (std::int64_t r = 0; r < K; ++r) {
         const int c = int(r / kk), ky = int(r % kk) / s.kernel_w, kx = int(r % kk) % s.kernel_w;
         const float* plane = x + std::size_t(c) * s.in_h * s.in_w;
@@ -61,7 +66,7 @@ void im2col_rows(const float* x, const Conv2dShape& s, int row0, int rows, float
 }
 
 void init_output(float* y, const float* bias, int O, std::size_t n, bool accumulate) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::size_t(O) * n >= detail::kParallelMinElems)
     for (int o = 0; o < O; ++o) {
         float* row = y + std::size_t(o) * n;
         const float b = bias ? bias[o] : 0.f;
@@ -92,12 +97,35 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
                     int(n));
         return;
     }
+    // Large outputs: each thread takes whole tiles of output rows, small enough that its
+    // im2col block stays in cache while a single-threaded GEMM consumes it. This beats
+    // one big multi-threaded GEMM over a large column buffer, which is bound by memory
+    // traffic (writing the columns, then packing them again).
+    const int threads = omp_get_max_threads();
+    const std::size_t tile_floats = std::min<std::size_t>(scratch_floats, std::size_t(1) << 18);
+    const int tile_rows = int(std::max<std::size_t>(
+        {std::size_t(1), tile_floats / (std::size_t(K) * ow), (kMinTileCols + ow - 1) / std::size_t(ow)}));
+    const int tiles = (oh + tile_rows - 1) / tile_rows;
+    if (threads > 1 && tiles >= 2 * threads && !omp_in_parallel()) {
+#pragma omp parallel
+        {
+            std::unique_ptr<float[]> col(new float[std::size_t(K) * tile_rows * ow]);
+#pragma omp for schedule(dynamic, 1)
+            for (int t = 0; t < tiles; ++t) {
+                const int r0 = t * tile_rows, nr = std::min(tile_rows, oh - r0), cols = nr * ow;
+                im2col_rows(x, s, r0, nr, col.get(), false);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols,
+                            1.f, y + std::size_t(r0) * ow, int(n));
+            }
+        }
+        return;
+    }
     int rows = int(std::max<std::size_t>(1, scratch_floats / (std::size_t(K) * ow)));
     rows = std::min(rows, oh);
     std::unique_ptr<float[]> col(new float[std::size_t(K) * rows * ow]);
     for (int r0 = 0; r0 < oh; r0 += rows) {
         const int nr = std::min(rows, oh - r0);
-        im2col_rows(x, s, r0, nr, col.get());
+        im2col_rows(x, s, r0, nr, col.get(), true);
         const int cols = nr * ow;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols, 1.f,
                     y + std::size_t(r0) * ow, int(n));

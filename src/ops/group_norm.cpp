@@ -16,7 +16,7 @@ void group_norm(const float* x, float* y, int channels, std::size_t hw, int grou
     const int cpg = channels / groups;
     std::vector<double> sum(channels), sumsq(channels);
     // Per-channel partial sums first (parallel over channels), then per group.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::size_t(channels) * hw >= detail::kParallelMinElems)
     for (int c = 0; c < channels; ++c) {
         const float* p = x + std::size_t(c) * hw;
         // Sums of (x - k) with k the group's first value avoid the cancellation of
@@ -59,7 +59,7 @@ void group_norm(const float* x, float* y, int channels, std::size_t hw, int grou
             shift[c] = float((beta ? beta[c] : 0.0) - mean * a);
         }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::size_t(channels) * hw >= detail::kParallelMinElems)
     for (int c = 0; c < channels; ++c) {
         const float* p = x + std::size_t(c) * hw;
         float* o = y + std::size_t(c) * hw;
@@ -73,7 +73,7 @@ void group_norm(const float* x, float* y, int channels, std::size_t hw, int grou
 }
 
 void swish(const float* x, float* y, std::size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= detail::kParallelMinElems)
     for (std::size_t i = 0; i < n; ++i) y[i] = detail::swish1(x[i]);
 }
 

@@ -21,7 +21,7 @@ void spatial_attention(const float* q, const float* k, const float* v, float* ou
         // S[m, n] = scale * q[:, i0:i0+m]^T k
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(m), int(n), channels, scale, q + i0, int(n), k,
                     int(n), 0.f, scores.get(), int(n));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (m * n >= detail::kParallelMinElems)
         for (std::size_t i = 0; i < m; ++i) {
             float* row = scores.get() + i * n;
             float mx = row[0];

@@ -9,7 +9,7 @@ namespace emu::ops {
 void upsample_nearest(const float* x, float* y, int channels, int h, int w, int factor) {
     check(factor >= 1 && channels >= 0 && h >= 0 && w >= 0, "upsample_nearest: bad arguments");
     const int oh = h * factor, ow = w * factor;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::size_t(channels) * oh * ow >= (std::size_t(1) << 16))
     for (int c = 0; c < channels; ++c) {
         for (int iy = 0; iy < h; ++iy) {
             const float* src = x + (std::size_t(c) * h + iy) * w;

@@ -2,6 +2,7 @@
 // -ffast-math). Cephes polynomial: relative error ~2e-7 over the clamped range.
 #pragma once
 #include <cstdint>
+#include <cstddef>
 #include <cstring>
 
 namespace emu::ops::detail {
@@ -27,4 +28,10 @@ inline float exp_approx(float x) {
 
 inline float swish1(float x) { return x / (1.0f + exp_approx(-x)); }
 
+}  // namespace emu::ops::detail
+
+namespace emu::ops::detail {
+// Below this many elements an OpenMP region costs more than it saves (thread wake-up
+// and barriers dominate, badly so on a loaded machine).
+constexpr std::size_t kParallelMinElems = std::size_t(1) << 16;
 }  // namespace emu::ops::detail

@@ -274,7 +274,7 @@ Tensor Ibq::quantize(const Tensor& latent_in, Tensor* margin) const {
         const std::size_t m = std::min(tile, n - i0);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, int(m), ncode, D, 1.f, latent.data<float>() + i0, int(n), E,
                     D, 0.f, scores.get(), ncode);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (m * std::size_t(ncode) >= (std::size_t(1) << 16))
         for (std::size_t i = 0; i < m; ++i) {
             const float* row = scores.get() + i * ncode;
             int best = 0;

@@ -48,6 +48,9 @@ TEST(Conv2d, MatchesDirectDefinition) {
         {8, 13, 9, 3, 3, 1, 1, 1, 1, 1, 1, false, 200}, // tiny scratch: one output row per tile
         {4, 12, 12, 5, 3, 1, 1, 1, 1, 1, 2, true, 700}, // tiles + upsample + accumulate
         {3, 6, 6, 2, 5, 1, 2, 1, 0, 2, 1, false, 0},    // 5x5 kernel, asymmetric pads
+        // Enough row tiles for the per-thread tiling path (threads > 1).
+        {4, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, 9216},
+        {4, 31, 33, 5, 3, 2, 0, 0, 1, 1, 2, false, 2000},
     };
     unsigned seed = 1;
     for (const auto& cc : cases) {
