@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -30,8 +31,10 @@ void validate(const Conv2dShape& s) {
 }
 
 // Rows [row0, row0+rows) of the output, as columns of a [C*kh*kw, rows*out_w] matrix.
-void im2col_rows(const float* x, const Conv2dShape& s, int row0, int rows, float* col, bool parallel) {
-    const int ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample;
+// `pre` (optional) transforms input values as they are gathered; padding stays zero.
+void im2col_rows(const float* x, const Conv2dShape& s, const ChannelAffine* pre, int row0, int rows, float* col,
+                 bool parallel) {
+    const int ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample, st = s.stride;
     const int kk = s.kernel_h * s.kernel_w;
     const std::int64_t K = std::int64_t(s.in_channels) * kk;
     const std::size_t n = std::size_t(rows) * ow;
@@ -39,27 +42,39 @@ void im2col_rows(const float* x, const Conv2dShape& s, int row0, int rows, float
     for (std::int64_t r = 0; r < K; ++r) {
         const int c = int(r / kk), ky = int(r % kk) / s.kernel_w, kx = int(r % kk) % s.kernel_w;
         const float* plane = x + std::size_t(c) * s.in_h * s.in_w;
+        const float a = pre ? pre->scale[c] : 1.f, b = pre ? pre->shift[c] : 0.f;
+        const bool sw = pre && pre->swish;
         float* out = col + std::size_t(r) * n;
+        const int ix0 = -s.pad_left + kx;
+        // Output columns whose input column is inside the image: [lo, hi).
+        const int lo = std::min(ow, ix0 >= 0 ? 0 : (-ix0 + st - 1) / st);
+        const int hi = std::max(lo, std::min(ow, vw - 1 - ix0 >= 0 ? (vw - 1 - ix0) / st + 1 : 0));
         for (int oy = row0; oy < row0 + rows; ++oy) {
             float* o = out + std::size_t(oy - row0) * ow;
-            const int iy = oy * s.stride - s.pad_top + ky;
+            const int iy = oy * st - s.pad_top + ky;
             if (iy < 0 || iy >= vh) {
                 std::memset(o, 0, sizeof(float) * ow);
                 continue;
             }
             const float* src = plane + std::size_t(iy / u) * s.in_w;
-            const int ix0 = -s.pad_left + kx;
-            if (s.stride == 1 && u == 1) {
-                // Contiguous run with zero borders.
-                const int lo = std::max(0, -ix0), hi = std::min(ow, vw - ix0);
-                if (lo > 0) std::memset(o, 0, sizeof(float) * lo);
-                if (hi > lo) std::memcpy(o + lo, src + ix0 + lo, sizeof(float) * (hi - lo));
-                if (hi < ow) std::memset(o + std::max(hi, lo), 0, sizeof(float) * (ow - std::max(hi, lo)));
-            } else {
-                for (int ox = 0; ox < ow; ++ox) {
-                    const int ix = ox * s.stride + ix0;
-                    o[ox] = (ix < 0 || ix >= vw) ? 0.f : src[ix / u];
+            if (lo > 0) std::memset(o, 0, sizeof(float) * lo);
+            if (hi < ow) std::memset(o + hi, 0, sizeof(float) * (ow - hi));
+            if (st == 1 && u == 1) {
+                if (!pre) {
+                    std::memcpy(o + lo, src + ix0 + lo, sizeof(float) * (hi - lo));
+                } else if (sw) {
+                    for (int i = lo; i < hi; ++i) o[i] = detail::swish1(src[ix0 + i] * a + b);
+                } else {
+                    for (int i = lo; i < hi; ++i) o[i] = src[ix0 + i] * a + b;
                 }
+            } else if (st == 1 && u == 2) {
+                for (int i = lo; i < hi; ++i) o[i] = src[(ix0 + i) >> 1];
+                if (pre)
+                    for (int i = lo; i < hi; ++i) o[i] = sw ? detail::swish1(o[i] * a + b) : o[i] * a + b;
+            } else {
+                for (int i = lo; i < hi; ++i) o[i] = src[(i * st + ix0) / u];
+                if (pre)
+                    for (int i = lo; i < hi; ++i) o[i] = sw ? detail::swish1(o[i] * a + b) : o[i] * a + b;
             }
         }
     }
@@ -82,7 +97,7 @@ void init_output(float* y, const float* bias, int O, std::size_t n, bool accumul
 }  // namespace
 
 void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
-            bool accumulate, std::size_t scratch_floats) {
+            bool accumulate, std::size_t scratch_floats, const ChannelAffine* pre) {
     validate(s);
     if (scratch_floats == 0) scratch_floats = kColumnBudgetFloats;
     const int O = s.out_channels, oh = s.out_h(), ow = s.out_w();
@@ -91,7 +106,7 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
     init_output(y, bias, O, n, accumulate);
 
     const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride == 1 && s.upsample == 1 &&
-                           s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0;
+                           s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0 && !pre;
     if (pointwise) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, int(n), K, 1.f, weight, K, x, int(n), 1.f, y,
                     int(n));
@@ -106,14 +121,14 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
     const int tile_rows = int(std::max<std::size_t>(
         {std::size_t(1), tile_floats / (std::size_t(K) * ow), (kMinTileCols + ow - 1) / std::size_t(ow)}));
     const int tiles = (oh + tile_rows - 1) / tile_rows;
-    if (threads > 1 && tiles >= 2 * threads && !omp_in_parallel()) {
-#pragma omp parallel
+    if ((threads == 1 || tiles >= 2 * threads) && !omp_in_parallel()) {
+#pragma omp parallel if (threads > 1)
         {
             std::unique_ptr<float[]> col(new float[std::size_t(K) * tile_rows * ow]);
 #pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < tiles; ++t) {
                 const int r0 = t * tile_rows, nr = std::min(tile_rows, oh - r0), cols = nr * ow;
-                im2col_rows(x, s, r0, nr, col.get(), false);
+                im2col_rows(x, s, pre, r0, nr, col.get(), false);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols,
                             1.f, y + std::size_t(r0) * ow, int(n));
             }
@@ -125,7 +140,7 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
     std::unique_ptr<float[]> col(new float[std::size_t(K) * rows * ow]);
     for (int r0 = 0; r0 < oh; r0 += rows) {
         const int nr = std::min(rows, oh - r0);
-        im2col_rows(x, s, r0, nr, col.get(), true);
+        im2col_rows(x, s, pre, r0, nr, col.get(), true);
         const int cols = nr * ow;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols, 1.f,
                     y + std::size_t(r0) * ow, int(n));
@@ -133,7 +148,7 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
 }
 
 void conv2d_reference(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
-                      bool accumulate) {
+                      bool accumulate, const ChannelAffine* pre) {
     validate(s);
     const int oh = s.out_h(), ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample;
     for (int o = 0; o < s.out_channels; ++o)
@@ -145,7 +160,11 @@ void conv2d_reference(const float* x, const float* weight, const float* bias, fl
                         for (int kx = 0; kx < s.kernel_w; ++kx) {
                             const int iy = oy * s.stride - s.pad_top + ky, ix = ox * s.stride - s.pad_left + kx;
                             if (iy < 0 || iy >= vh || ix < 0 || ix >= vw) continue;
-                            const double xv = x[(std::size_t(c) * s.in_h + iy / u) * s.in_w + ix / u];
+                            double xv = x[(std::size_t(c) * s.in_h + iy / u) * s.in_w + ix / u];
+                            if (pre) {
+                                xv = xv * pre->scale[c] + pre->shift[c];
+                                if (pre->swish) xv = xv / (1.0 + std::exp(-xv));
+                            }
                             const double wv =
                                 weight[((std::size_t(o) * s.in_channels + c) * s.kernel_h + ky) * s.kernel_w + kx];
                             acc += xv * wv;

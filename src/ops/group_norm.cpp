@@ -9,8 +9,8 @@
 
 namespace emu::ops {
 
-void group_norm(const float* x, float* y, int channels, std::size_t hw, int groups, float eps, const float* gamma,
-                const float* beta, bool then_swish) {
+void group_norm_coefficients(const float* x, int channels, std::size_t hw, int groups, float eps, const float* gamma,
+                             const float* beta, float* scale, float* shift) {
     check(groups > 0 && channels % groups == 0, "group_norm: ", channels, " channels not divisible into ", groups,
           " groups");
     const int cpg = channels / groups;
@@ -40,7 +40,6 @@ void group_norm(const float* x, float* y, int channels, std::size_t hw, int grou
         sum[c] = s;
         sumsq[c] = q;
     }
-    std::vector<float> scale(channels), shift(channels);
     const double count = double(cpg) * double(hw);
     for (int g = 0; g < groups; ++g) {
         double s = 0, q = 0;
@@ -59,6 +58,12 @@ void group_norm(const float* x, float* y, int channels, std::size_t hw, int grou
             shift[c] = float((beta ? beta[c] : 0.0) - mean * a);
         }
     }
+}
+
+void group_norm(const float* x, float* y, int channels, std::size_t hw, int groups, float eps, const float* gamma,
+                const float* beta, bool then_swish) {
+    std::vector<float> scale(channels), shift(channels);
+    group_norm_coefficients(x, channels, hw, groups, eps, gamma, beta, scale.data(), shift.data());
 #pragma omp parallel for schedule(static) if (std::size_t(channels) * hw >= detail::kParallelMinElems)
     for (int c = 0; c < channels; ++c) {
         const float* p = x + std::size_t(c) * hw;

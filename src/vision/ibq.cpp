@@ -155,7 +155,7 @@ const float* Ibq::w(const std::string& name) const {
 }
 
 Ibq::Fmap Ibq::conv(const std::string& name, const Fmap& x, int kernel, int stride, int pad_tl, int pad_br,
-                    int upsample) const {
+                    int upsample, const std::string& pre_norm, Fmap* accumulate_into) const {
     const Tensor& wt = weights_.at(name + ".weight");
     ops::Conv2dShape s;
     s.in_channels = x.c;
@@ -167,36 +167,36 @@ Ibq::Fmap Ibq::conv(const std::string& name, const Fmap& x, int kernel, int stri
     s.pad_top = s.pad_left = pad_tl;
     s.pad_bottom = s.pad_right = pad_br;
     s.upsample = upsample;
-    Fmap y(s.out_channels, s.out_h(), s.out_w());
-    ops::conv2d(x.p(), wt.data<float>(), w(name + ".bias"), y.p(), s);
+    // GroupNorm + swish of the input, folded into the conv's input read.
+    std::vector<float> scale, shift;
+    ops::ChannelAffine pre;
+    if (!pre_norm.empty()) {
+        scale.resize(x.c);
+        shift.resize(x.c);
+        ops::group_norm_coefficients(x.p(), x.c, x.hw(), kGroups, kNormEps, w(pre_norm + ".weight"),
+                                     w(pre_norm + ".bias"), scale.data(), shift.data());
+        pre = {scale.data(), shift.data(), true};
+    }
+    Fmap y;
+    if (accumulate_into) {
+        check(accumulate_into->c == s.out_channels && accumulate_into->h == s.out_h() && accumulate_into->w == s.out_w(),
+              "IBQ: residual shape mismatch at ", name);
+    } else {
+        y = Fmap(s.out_channels, s.out_h(), s.out_w());
+    }
+    Fmap& out = accumulate_into ? *accumulate_into : y;
+    ops::conv2d(x.p(), wt.data<float>(), w(name + ".bias"), out.p(), s, accumulate_into != nullptr, 0,
+                pre_norm.empty() ? nullptr : &pre);
     return y;
 }
 
-void Ibq::norm_swish(const std::string& name, Fmap& x) const {
-    ops::group_norm(x.p(), x.p(), x.c, x.hw(), kGroups, kNormEps, w(name + ".weight"), w(name + ".bias"), true);
-}
-
 Ibq::Fmap Ibq::resnet(const std::string& p, Fmap x) const {
-    Fmap h;
-    {
-        Fmap t(x.c, x.h, x.w);
-        ops::group_norm(x.p(), t.p(), x.c, x.hw(), kGroups, kNormEps, w(p + ".norm1.weight"), w(p + ".norm1.bias"),
-                        true);
-        h = conv(p + ".conv1", t, 3, 1, 1, 1);
-    }
-    norm_swish(p + ".norm2", h);
-    const Tensor& w2 = weights_.at(p + ".conv2.weight");
-    ops::Conv2dShape s;
-    s.in_channels = h.c;
-    s.in_h = h.h;
-    s.in_w = h.w;
-    s.out_channels = int(w2.dim(0));
-    s.kernel_h = s.kernel_w = 3;
-    s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = 1;
-    // The residual is the output buffer: conv2 accumulates into it.
+    // Two full-size buffers at a time: norm1+swish and norm2+swish are folded into the
+    // convs' input reads, and conv2 accumulates into the residual.
+    Fmap h = conv(p + ".conv1", x, 3, 1, 1, 1, 1, p + ".norm1");
     Fmap out = weights_.count(p + ".nin_shortcut.weight") ? conv(p + ".nin_shortcut", x, 1, 1, 0, 0) : std::move(x);
     x = Fmap();
-    ops::conv2d(h.p(), w2.data<float>(), w(p + ".conv2.bias"), out.p(), s, true);
+    conv(p + ".conv2", h, 3, 1, 1, 1, 1, p + ".norm2", &out);
     return out;
 }
 
@@ -212,11 +212,7 @@ Ibq::Fmap Ibq::attention(const std::string& p, Fmap x) const {
         const float scale = float(1.0 / std::sqrt(double(x.c)));
         ops::spatial_attention(q.p(), k.p(), v.p(), o.p(), x.c, n, scale);
     }
-    ops::Conv2dShape s;
-    s.in_channels = s.out_channels = x.c;
-    s.in_h = x.h;
-    s.in_w = x.w;
-    ops::conv2d(o.p(), w(p + ".proj_out.weight"), w(p + ".proj_out.bias"), x.p(), s, true);
+    conv(p + ".proj_out", o, 1, 1, 0, 0, 1, "", &x);
     return x;
 }
 
@@ -250,8 +246,7 @@ Tensor Ibq::encode_latent(const Tensor& image) const {
     h = resnet("encoder.mid.block_1", std::move(h));
     h = attention("encoder.mid.attn_1", std::move(h));
     h = resnet("encoder.mid.block_2", std::move(h));
-    norm_swish("encoder.norm_out", h);
-    h = conv("encoder.conv_out", h, 3, 1, 1, 1);
+    h = conv("encoder.conv_out", h, 3, 1, 1, 1, 1, "encoder.norm_out");
     h = conv("quant_conv", h, 1, 1, 0, 0);
     Tensor out = Tensor::zeros(DType::F32, {h.c, h.h, h.w});
     std::copy(h.p(), h.p() + h.size(), out.data_mut<float>());
@@ -331,8 +326,7 @@ Tensor Ibq::decode(const Tensor& codes_in) const {
             res *= 2;
         }
     }
-    norm_swish("decoder.norm_out", hm);
-    hm = conv("decoder.conv_out", hm, 3, 1, 1, 1);
+    hm = conv("decoder.conv_out", hm, 3, 1, 1, 1, 1, "decoder.norm_out");
     Tensor out = Tensor::zeros(DType::F32, {hm.c, hm.h, hm.w});
     std::copy(hm.p(), hm.p() + hm.size(), out.data_mut<float>());
     return out;

@@ -22,15 +22,24 @@ struct Conv2dShape {
     int out_w() const { return (virt_w() + pad_left + pad_right - kernel_w) / stride + 1; }
 };
 
-// y[O, out_h, out_w] = conv(x[C, in_h, in_w]) + bias. weight is [O, C, kh, kw], bias [O] or
+// An elementwise per-channel transform of the conv input, v -> v * scale[c] + shift[c],
+// then swish if set: a GroupNorm (+ swish) folded into the conv's input read, so the
+// normalised image is never stored. Zero padding is applied after it, as in torch.
+struct ChannelAffine {
+    const float* scale = nullptr;
+    const float* shift = nullptr;
+    bool swish = false;
+};
+
+// y[O, out_h, out_w] = conv(pre(x[C, in_h, in_w])) + bias. weight is [O, C, kh, kw], bias [O] or
 // null. With accumulate, the result is added to what y already holds (a fused residual).
 // Throws Error on shapes that give an empty output. Memory beyond y is bounded: the
 // im2col scratch is tiled over output rows to at most scratch_floats (0 = 32 MiB).
 void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
-            bool accumulate = false, std::size_t scratch_floats = 0);
+            bool accumulate = false, std::size_t scratch_floats = 0, const ChannelAffine* pre = nullptr);
 
 // The same convolution computed directly by its definition, in double: slow, for tests.
 void conv2d_reference(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
-                      bool accumulate = false);
+                      bool accumulate = false, const ChannelAffine* pre = nullptr);
 
 }  // namespace emu::ops

@@ -10,6 +10,11 @@ namespace emu::ops {
 void group_norm(const float* x, float* y, int channels, std::size_t hw, int groups, float eps, const float* gamma,
                 const float* beta, bool then_swish);
 
+// The per-channel affine that GroupNorm amounts to: norm(x)[c] = x[c] * scale[c] + shift[c]
+// (gamma/beta folded in). For fusing the norm into a following conv's input read.
+void group_norm_coefficients(const float* x, int channels, std::size_t hw, int groups, float eps, const float* gamma,
+                             const float* beta, float* scale, float* shift);
+
 // y = x * sigmoid(x), elementwise; y may alias x.
 void swish(const float* x, float* y, std::size_t n);
 

@@ -35,11 +35,12 @@ public:
 private:
     struct Fmap;
     const float* w(const std::string& name) const;
+    // Conv `name` over x (optionally reading x through GroupNorm `pre_norm` + swish, and
+    // optionally adding into *accumulate_into instead of returning a new map).
     Fmap conv(const std::string& name, const Fmap& x, int kernel, int stride, int pad_tl, int pad_br,
-              int upsample = 1) const;
+              int upsample = 1, const std::string& pre_norm = "", Fmap* accumulate_into = nullptr) const;
     Fmap resnet(const std::string& prefix, Fmap x) const;
     Fmap attention(const std::string& prefix, Fmap x) const;
-    void norm_swish(const std::string& name, Fmap& x) const;
 
     IbqConfig config_;
     std::map<std::string, Tensor> weights_;
