@@ -1,0 +1,177 @@
+#include "emu/ops/conv2d.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "emu/core/error.h"
+#include "vec_math.h"
+
+namespace emu::ops {
+namespace {
+
+// Bound on the im2col scratch, so that large images do not need K x (H*W) floats.
+constexpr std::size_t kColumnBudgetFloats = std::size_t(8) << 20;  // 32 MiB
+// A GEMM packs the whole weight matrix per call, so each call needs enough columns
+// to amortise that.
+constexpr std::size_t kMinTileCols = 256;
+
+void validate(const Conv2dShape& s) {
+    check(s.in_channels > 0 && s.in_h > 0 && s.in_w > 0 && s.out_channels > 0 && s.kernel_h > 0 &&
+              s.kernel_w > 0 && s.stride > 0 && s.upsample > 0 && s.pad_top >= 0 && s.pad_left >= 0 &&
+              s.pad_bottom >= 0 && s.pad_right >= 0,
+          "conv2d: invalid shape parameters");
+    check(s.virt_h() + s.pad_top + s.pad_bottom >= s.kernel_h && s.virt_w() + s.pad_left + s.pad_right >= s.kernel_w,
+          "conv2d: input ", s.in_h, "x", s.in_w, " is smaller than the ", s.kernel_h, "x", s.kernel_w, " kernel");
+}
+
+// Rows [row0, row0+rows) of the output, as columns of a [C*kh*kw, rows*out_w] matrix.
+// `pre` (optional) transforms input values as they are gathered; padding stays zero.
+void im2col_rows(const float* x, const Conv2dShape& s, const ChannelAffine* pre, int row0, int rows, float* col,
+                 bool parallel) {
+    const int ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample, st = s.stride;
+    const int kk = s.kernel_h * s.kernel_w;
+    const std::int64_t K = std::int64_t(s.in_channels) * kk;
+    const std::size_t n = std::size_t(rows) * ow;
+#pragma omp parallel for schedule(static) if (parallel && std::size_t(K) * n >= detail::kParallelMinElems)
+    for (std::int64_t r = 0; r < K; ++r) {
+        const int c = int(r / kk), ky = int(r % kk) / s.kernel_w, kx = int(r % kk) % s.kernel_w;
+        const float* plane = x + std::size_t(c) * s.in_h * s.in_w;
+        const float a = pre ? pre->scale[c] : 1.f, b = pre ? pre->shift[c] : 0.f;
+        const bool sw = pre && pre->swish;
+        float* out = col + std::size_t(r) * n;
+        const int ix0 = -s.pad_left + kx;
+        // Output columns whose input column is inside the image: [lo, hi).
+        const int lo = std::min(ow, ix0 >= 0 ? 0 : (-ix0 + st - 1) / st);
+        const int hi = std::max(lo, std::min(ow, vw - 1 - ix0 >= 0 ? (vw - 1 - ix0) / st + 1 : 0));
+        for (int oy = row0; oy < row0 + rows; ++oy) {
+            float* o = out + std::size_t(oy - row0) * ow;
+            const int iy = oy * st - s.pad_top + ky;
+            if (iy < 0 || iy >= vh) {
+                std::memset(o, 0, sizeof(float) * ow);
+                continue;
+            }
+            const float* src = plane + std::size_t(iy / u) * s.in_w;
+            if (lo > 0) std::memset(o, 0, sizeof(float) * lo);
+            if (hi < ow) std::memset(o + hi, 0, sizeof(float) * (ow - hi));
+            if (st == 1 && u == 1) {
+                if (!pre) {
+                    std::memcpy(o + lo, src + ix0 + lo, sizeof(float) * (hi - lo));
+                } else if (sw) {
+                    for (int i = lo; i < hi; ++i) o[i] = detail::swish1(src[ix0 + i] * a + b);
+                } else {
+                    for (int i = lo; i < hi; ++i) o[i] = src[ix0 + i] * a + b;
+                }
+            } else if (st == 1 && u == 2) {
+                for (int i = lo; i < hi; ++i) o[i] = src[(ix0 + i) >> 1];
+                if (pre)
+                    for (int i = lo; i < hi; ++i) o[i] = sw ? detail::swish1(o[i] * a + b) : o[i] * a + b;
+            } else {
+                for (int i = lo; i < hi; ++i) o[i] = src[(i * st + ix0) / u];
+                if (pre)
+                    for (int i = lo; i < hi; ++i) o[i] = sw ? detail::swish1(o[i] * a + b) : o[i] * a + b;
+            }
+        }
+    }
+}
+
+void init_output(float* y, const float* bias, int O, std::size_t n, bool accumulate) {
+#pragma omp parallel for schedule(static) if (std::size_t(O) * n >= detail::kParallelMinElems)
+    for (int o = 0; o < O; ++o) {
+        float* row = y + std::size_t(o) * n;
+        const float b = bias ? bias[o] : 0.f;
+        if (accumulate) {
+            if (b != 0.f)
+                for (std::size_t i = 0; i < n; ++i) row[i] += b;
+        } else {
+            std::fill(row, row + n, b);
+        }
+    }
+}
+
+}  // namespace
+
+void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
+            bool accumulate, std::size_t scratch_floats, const ChannelAffine* pre) {
+    validate(s);
+    if (scratch_floats == 0) scratch_floats = kColumnBudgetFloats;
+    const int O = s.out_channels, oh = s.out_h(), ow = s.out_w();
+    const std::size_t n = std::size_t(oh) * ow;
+    const int K = s.in_channels * s.kernel_h * s.kernel_w;
+    init_output(y, bias, O, n, accumulate);
+
+    const bool pointwise = s.kernel_h == 1 && s.kernel_w == 1 && s.stride == 1 && s.upsample == 1 &&
+                           s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0 && !pre;
+    if (pointwise) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, int(n), K, 1.f, weight, K, x, int(n), 1.f, y,
+                    int(n));
+        return;
+    }
+    // Large outputs: each thread takes whole tiles of output rows, small enough that its
+    // im2col block stays in cache while a single-threaded GEMM consumes it. This beats
+    // one big multi-threaded GEMM over a large column buffer, which is bound by memory
+    // traffic (writing the columns, then packing them again).
+    const int threads = omp_get_max_threads();
+    const std::size_t tile_floats = std::min<std::size_t>(scratch_floats, std::size_t(1) << 18);
+    const int tile_rows = int(std::max<std::size_t>(
+        {std::size_t(1), tile_floats / (std::size_t(K) * ow), (kMinTileCols + ow - 1) / std::size_t(ow)}));
+    const int tiles = (oh + tile_rows - 1) / tile_rows;
+    if ((threads == 1 || tiles >= 2 * threads) && !omp_in_parallel()) {
+#pragma omp parallel if (threads > 1)
+        {
+            std::unique_ptr<float[]> col(new float[std::size_t(K) * tile_rows * ow]);
+#pragma omp for schedule(dynamic, 1)
+            for (int t = 0; t < tiles; ++t) {
+                const int r0 = t * tile_rows, nr = std::min(tile_rows, oh - r0), cols = nr * ow;
+                im2col_rows(x, s, pre, r0, nr, col.get(), false);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols,
+                            1.f, y + std::size_t(r0) * ow, int(n));
+            }
+        }
+        return;
+    }
+    int rows = int(std::max<std::size_t>(1, scratch_floats / (std::size_t(K) * ow)));
+    rows = std::min(rows, oh);
+    std::unique_ptr<float[]> col(new float[std::size_t(K) * rows * ow]);
+    for (int r0 = 0; r0 < oh; r0 += rows) {
+        const int nr = std::min(rows, oh - r0);
+        im2col_rows(x, s, pre, r0, nr, col.get(), true);
+        const int cols = nr * ow;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols, 1.f,
+                    y + std::size_t(r0) * ow, int(n));
+    }
+}
+
+void conv2d_reference(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
+                      bool accumulate, const ChannelAffine* pre) {
+    validate(s);
+    const int oh = s.out_h(), ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample;
+    for (int o = 0; o < s.out_channels; ++o)
+        for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox) {
+                double acc = bias ? bias[o] : 0.0;
+                for (int c = 0; c < s.in_channels; ++c)
+                    for (int ky = 0; ky < s.kernel_h; ++ky)
+                        for (int kx = 0; kx < s.kernel_w; ++kx) {
+                            const int iy = oy * s.stride - s.pad_top + ky, ix = ox * s.stride - s.pad_left + kx;
+                            if (iy < 0 || iy >= vh || ix < 0 || ix >= vw) continue;
+                            double xv = x[(std::size_t(c) * s.in_h + iy / u) * s.in_w + ix / u];
+                            if (pre) {
+                                xv = xv * pre->scale[c] + pre->shift[c];
+                                if (pre->swish) xv = xv / (1.0 + std::exp(-xv));
+                            }
+                            const double wv =
+                                weight[((std::size_t(o) * s.in_channels + c) * s.kernel_h + ky) * s.kernel_w + kx];
+                            acc += xv * wv;
+                        }
+                float& out = y[(std::size_t(o) * oh + oy) * ow + ox];
+                out = accumulate ? float(out + acc) : float(acc);
+            }
+}
+
+}  // namespace emu::ops
