@@ -52,7 +52,7 @@ Size size_from_name(const std::string& name) {
 }
 
 const std::vector<Colour>& background_colours() {
-    static const std::vector<Colour> all{Colour::White, Colour::Gray, Colour::Black};
+    static const std::vector<Colour> all{Colour::White, Colour::Gray};
     return all;
 }
 

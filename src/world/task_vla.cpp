@@ -1,5 +1,7 @@
 // vla: a black agent on the 3x3 grid moves one cell per action and pushes the object in
 // its way one cell further, unless a wall or another object blocks it (Sokoban rules).
+#include <map>
+
 #include "emu/core/error.h"
 #include "emu/world/edit.h"
 #include "emu/world/tasks.h"
@@ -55,12 +57,35 @@ Sample sample_vla(const WorldConfig& config, Rng& rng) {
     const int actions = rng.range(config.min_actions, config.max_actions);
     nlohmann::json acts = nlohmann::json::array(), events = nlohmann::json::array();
     for (int i = 0; i < actions; ++i) {
-        const Object* a = scene.agent();
-        std::vector<Direction> toward;
-        for (Direction d : {Direction::Left, Direction::Right, Direction::Up, Direction::Down})
-            if (scene.at(a->col + direction_dx(d), a->row + direction_dy(d))) toward.push_back(d);
-        // Aim at a neighbour half the time so pushes are frequent.
-        Direction d = (!toward.empty() && rng.chance(0.5)) ? rng.pick(toward) : Direction(rng.below(4));
+        // Choose by outcome so pushes are common and bumping into walls is not.
+        std::map<std::string, std::vector<Direction>> by_event;
+        for (Direction d : {Direction::Left, Direction::Right, Direction::Up, Direction::Down}) {
+            std::string ev;
+            vla_step(scene, d, &ev);
+            by_event[ev].push_back(d);
+        }
+        const double w_push = by_event.count("push") ? 0.7 : 0, w_move = by_event.count("move") ? 0.4 : 0,
+                     w_block = by_event.count("blocked") ? 0.1 : 0;
+        const double roll = rng.uniform() * (w_push + w_move + w_block);
+        const std::string pick = roll < w_push ? "push" : roll < w_push + w_move ? "move" : "blocked";
+        std::vector<Direction> options = by_event.at(pick);
+        if (pick == "move") {
+            // Prefer walking up to a shape that can then be pushed.
+            std::vector<Direction> setup;
+            for (Direction m : options) {
+                const Scene next = vla_step(scene, m);
+                for (Direction d2 : {Direction::Left, Direction::Right, Direction::Up, Direction::Down}) {
+                    std::string ev;
+                    vla_step(next, d2, &ev);
+                    if (ev == "push") {
+                        setup.push_back(m);
+                        break;
+                    }
+                }
+            }
+            if (!setup.empty() && rng.chance(0.85)) options = setup;
+        }
+        const Direction d = rng.pick(options);
         std::string event;
         scene = vla_step(scene, d, &event);
         static const std::vector<std::string> verbs{"move", "move", "go", "step"};

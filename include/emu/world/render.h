@@ -7,8 +7,8 @@
 namespace emu::world {
 
 // Object radius as a fraction of a cell's shorter side.
-inline constexpr double kSmallRadius = 0.25;
-inline constexpr double kLargeRadius = 0.40;
+inline constexpr double kSmallRadius = 0.28;
+inline constexpr double kLargeRadius = 0.42;
 inline constexpr double kAgentRadius = 0.30;
 
 // Whether a point in shape-local units (radius 1, y down) lies inside the shape.

@@ -14,8 +14,9 @@ namespace emu::world {
 enum class Shape : std::uint8_t { Circle, Square, Triangle, Diamond, Cross, Ring };
 inline constexpr int kShapeCount = 6;
 
-// Object colours come first; the neutrals (white, gray, black) are only backgrounds,
-// and black is reserved for the vla agent, so an object can never blend into either.
+// Object colours come first. White and gray are the backgrounds; black is only the vla
+// agent. (A black background was dropped: blurred edges of red or orange on black are
+// indistinguishable from brown.)
 enum class Colour : std::uint8_t { Red, Orange, Yellow, Green, Cyan, Blue, Purple, Pink, Brown, White, Gray, Black };
 inline constexpr int kObjectColourCount = 9;
 inline constexpr int kColourCount = 12;
@@ -34,13 +35,13 @@ Shape shape_from_name(const std::string& name);    // throws Error on unknown na
 Colour colour_from_name(const std::string& name);  // throws Error on unknown names
 Size size_from_name(const std::string& name);      // throws Error on unknown names
 bool is_object_colour(Colour c);
-// Backgrounds a scene may use; vla scenes exclude black because the agent is black.
+// Backgrounds a scene may use (white, gray).
 const std::vector<Colour>& background_colours();
 
 // Jitter moves an object off its cell centre by a few steps of kJitterUnit cells, so
 // pictures vary without objects ever leaving their cell.
 inline constexpr int kMaxJitter = 2;
-inline constexpr double kJitterUnit = 0.025;
+inline constexpr double kJitterUnit = 0.02;
 
 struct Object {
     Shape shape = Shape::Circle;
