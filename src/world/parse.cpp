@@ -266,19 +266,47 @@ ParseResult parse_image_detailed(const Image& image, const ParseOptions& opt) {
             }
             // The mask: each pixel's share of the dominant colour against the background
             // alone, so edge pixels that looked like another colour still count.
-            const Axis* axis = nullptr;
+            const Axis* palette_axis = nullptr;
             for (const Axis& a : axes)
-                if (a.colour == dom) axis = &a;
+                if (a.colour == dom) palette_axis = &a;
+            auto share = [&](const Axis& a, const std::uint8_t* p, double* residual2) {
+                const double q[3] = {p[0] - bg[0], p[1] - bg[1], p[2] - bg[2]};
+                const double t = std::clamp((q[0] * a.d[0] + q[1] * a.d[1] + q[2] * a.d[2]) * a.inv_len2, 0.0, 1.0);
+                const double e0 = q[0] - t * a.d[0], e1 = q[1] - t * a.d[1], e2 = q[2] - t * a.d[2];
+                *residual2 = e0 * e0 + e1 * e1 + e2 * e2;
+                return t;
+            };
+            // Re-aim the axis at the object's observed colour (its solid interior), so a
+            // drifted colour still reads as fully covered.
+            Axis axis_local = *palette_axis;
+            {
+                double sum[3] = {0, 0, 0};
+                int n = 0;
+                for (int y = y0; y < y1; ++y)
+                    for (int x = x0; x < x1; ++x) {
+                        const std::uint8_t* p = image.rgb.data() + (std::size_t(y) * std::size_t(W) + std::size_t(x)) * 3;
+                        double r2;
+                        if (share(*palette_axis, p, &r2) < 0.75 || r2 > max_residual2) continue;
+                        for (int k = 0; k < 3; ++k) sum[k] += p[k];
+                        ++n;
+                    }
+                if (n >= 4) {
+                    for (int k = 0; k < 3; ++k) axis_local.d[k] = sum[k] / n - bg[k];
+                    const double len2 = axis_local.d[0] * axis_local.d[0] + axis_local.d[1] * axis_local.d[1] +
+                                        axis_local.d[2] * axis_local.d[2];
+                    axis_local.inv_len2 = len2 > 1600 ? 1.0 / len2 : palette_axis->inv_len2;
+                    if (len2 <= 1600) axis_local = *palette_axis;
+                }
+            }
+            const Axis* axis = &axis_local;
             Mask m{x0, y0, x1 - x0, y1 - y0, {}, 0};
             m.v.assign(std::size_t(m.w * m.h), 0.0f);
             for (int y = y0; y < y1; ++y)
                 for (int x = x0; x < x1; ++x) {
                     const std::uint8_t* p = image.rgb.data() + (std::size_t(y) * std::size_t(W) + std::size_t(x)) * 3;
-                    const double q[3] = {p[0] - bg[0], p[1] - bg[1], p[2] - bg[2]};
-                    const double t = std::clamp(
-                        (q[0] * axis->d[0] + q[1] * axis->d[1] + q[2] * axis->d[2]) * axis->inv_len2, 0.0, 1.0);
-                    const double e0 = q[0] - t * axis->d[0], e1 = q[1] - t * axis->d[1], e2 = q[2] - t * axis->d[2];
-                    if (t < 0.2 || e0 * e0 + e1 * e1 + e2 * e2 > max_residual2) continue;
+                    double r2;
+                    const double t = share(*axis, p, &r2);
+                    if (t < 0.2 || r2 > max_residual2) continue;
                     m.v[std::size_t((y - y0) * m.w + (x - x0))] = float(t);
                     m.total += t;
                 }

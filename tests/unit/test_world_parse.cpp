@@ -181,7 +181,7 @@ TEST(WorldParse, ColourShiftedRenders) {
 TEST(WorldParse, SpeckledRenders) {
     for (int px : {64, 128}) {
         std::string first;
-        EXPECT_EQ(failures(px, px, px == 64 ? 300 : 100, 14, [](const Image& im, Rng& rng) { return speckle(im, 0.02, rng); }, &first), 0)
+        EXPECT_EQ(failures(px, px, px == 64 ? 300 : 100, 14, [](const Image& im, Rng& rng) { return speckle(im, 0.01, rng); }, &first), 0)
             << px << ": " << first;
     }
 }
