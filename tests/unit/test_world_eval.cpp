@@ -154,6 +154,14 @@ TEST(WorldEval, ScoringPicturesMatchesScoringScenes) {
         }
 }
 
+TEST(WorldEval, UnreadablePicturesScoreAsWrong) {
+    const Sample s = sample_task(Task::T2I, WorldConfig{}, 6, 0);
+    Report r(Task::T2I);
+    r.add(score_images(s, {Image(8, 8)}));  // too small for a 3x3 grid
+    EXPECT_DOUBLE_EQ(r.accuracy(), 0.0);
+    EXPECT_EQ(r.samples(), 1);
+}
+
 TEST(WorldEval, ReportTableAndJson) {
     Report r(Task::X2I);
     r.add({{"edit", true}, {"change", true}, {"preserve", true}, {"edit/add", true}});
