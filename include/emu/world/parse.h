@@ -6,7 +6,8 @@
 // tests/unit/test_world_parse.cpp (and checked on 3,000 scenes at 64x64 while tuning):
 // per-pixel Gaussian noise sigma <= 16; a 3x3 box blur; a uniform colour shift of up
 // to +-24 per channel; 1% of pixels replaced by random colours; blur + shift 12 + noise 8
-// together; a half-resolution round trip (2x2 average down, bilinear up). JPEG re-encoding (not a test; see docs/world.md) reads 100% at quality 90.
+// together; a half-resolution round trip (2x2 average down, bilinear up). JPEG
+// re-encoding (not a test; see docs/world.md) reads 100% at quality 90.
 #pragma once
 #include <vector>
 
