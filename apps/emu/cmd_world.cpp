@@ -1,4 +1,5 @@
 // emu world sample / emu world eval: ShapesWorld data sets and scoring.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -6,6 +7,8 @@
 #include "command.h"
 #include "emu/core/error.h"
 #include "emu/world/dataset.h"
+#include "emu/world/parse.h"
+#include "emu/world/world_png.h"
 
 namespace emu::cli {
 namespace {
@@ -42,6 +45,24 @@ int run_world_eval(const std::vector<std::string>& argv) {
     return 0;
 }
 
+int run_world_parse(const std::vector<std::string>& argv) {
+    Args args(argv, {"cols", "rows"}, {});
+    check(!args.positional().empty(), "usage: emu world parse IMAGE.png... [--cols C --rows R]");
+    world::ParseOptions opt;
+    opt.cols = int(args.get_int("cols", 3));
+    opt.rows = int(args.get_int("rows", 3));
+    for (const auto& path : args.positional()) {
+        const world::ParseResult r = world::parse_image_detailed(world::read_png(path), opt);
+        nlohmann::json scores = nlohmann::json::array();
+        for (const auto& c : r.cells)
+            if (c.occupied) scores.push_back(std::round(c.score * 1000) / 1000);
+        std::printf("%s\n", nlohmann::json{{"image", path}, {"scene", world::to_json(r.scene)}, {"fit", scores}}.dump().c_str());
+    }
+    return 0;
+}
+
+Register reg_parse{"world parse", "IMAGE.png... [--cols C --rows R]  print the scene the evaluator reads from pictures",
+                   run_world_parse};
 Register reg_sample{"world sample",
                     "--task t2i|x2i|story|explore|vla --n N --seed S --out DIR [--size PX | --width W --height H] "
                     "[--max-objects K]  write ShapesWorld samples (PNGs + samples.jsonl)",

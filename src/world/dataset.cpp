@@ -13,6 +13,13 @@ namespace fs = std::filesystem;
 
 namespace emu::world {
 
+SamplePictures render_sample(const Sample& sample, int width, int height) {
+    SamplePictures out;
+    for (const auto& s : sample.inputs) out.inputs.push_back(render(s, width, height));
+    for (const auto& f : sample.outputs) out.outputs.push_back(render(f.scene, width, height));
+    return out;
+}
+
 std::string input_image_name(int index, int k) {
     char buf[48];
     std::snprintf(buf, sizeof buf, "%06d_in%d.png", index, k);
@@ -46,14 +53,15 @@ std::vector<Sample> write_dataset(const std::string& dir, Task task, const World
     for (int i = 0; i < n; ++i) {
         Sample s = sample_task(task, config, seed, i);
         nlohmann::json j = to_json(s);
+        const SamplePictures pics = render_sample(s, config.width, config.height);
         for (std::size_t k = 0; k < s.inputs.size(); ++k) {
             const std::string name = input_image_name(i, int(k));
-            write_png((fs::path(dir) / name).string(), render(s.inputs[k], config.width, config.height));
+            write_png((fs::path(dir) / name).string(), pics.inputs[k]);
             j["inputs"][k]["image"] = name;
         }
         for (std::size_t k = 0; k < s.outputs.size(); ++k) {
             const std::string name = output_image_name(i, int(k));
-            write_png((fs::path(dir) / name).string(), render(s.outputs[k].scene, config.width, config.height));
+            write_png((fs::path(dir) / name).string(), pics.outputs[k]);
             j["outputs"][k]["image"] = name;
         }
         if (task == Task::Explore) {

@@ -197,7 +197,11 @@ std::vector<CheckResult> score_images(const Sample& truth, const std::vector<std
         ParseOptions opt;
         opt.cols = truth.outputs[k].scene.cols;
         opt.rows = truth.outputs[k].scene.rows;
-        scenes.emplace_back(parse_image(*predicted[k], opt));
+        try {
+            scenes.emplace_back(parse_image(*predicted[k], opt));
+        } catch (const Error&) {
+            scenes.emplace_back();  // too small to hold the grid: a wrong picture, not a broken run
+        }
     }
     return score_sample(truth, scenes);
 }

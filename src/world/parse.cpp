@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include "emu/core/error.h"
 #include "emu/world/render.h"
@@ -22,52 +24,86 @@ struct Mask {
     }
 };
 
-// Fuzzy IoU (sum of minima over sum of maxima) of a template with the mask. Each shape
-// is tried sharp and softened by a 3x3 box blur and scores the better of the two, so a
-// blurred picture is compared with blurred shapes instead of being misread as a blob.
-double template_iou(const Mask& m, Shape shape, double cx, double cy, double r) {
-    const int xa = int(std::floor(cx - r)) - 1, xb = int(std::ceil(cx + r)) + 1;
-    const int ya = int(std::floor(cy - r)) - 1, yb = int(std::ceil(cy + r)) + 1;
-    const int w = xb - xa + 1, h = yb - ya + 1;
-    thread_local std::vector<float> sharp, soft, seen;
-    sharp.assign(std::size_t(w * h), 0.0f);
-    soft.assign(std::size_t(w * h), 0.0f);
-    seen.assign(std::size_t(w * h), 0.0f);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            const double px = xa + x + 0.5, py = ya + y + 0.5;
-            sharp[std::size_t(y * w + x)] = shape_covers(shape, (px - cx) / r, (py - cy) / r) ? 1.0f : 0.0f;
-            seen[std::size_t(y * w + x)] = m.at(xa + x, ya + y);
+// A shape drawn at one sub-pixel phase, sharp and softened by a 3x3 box blur. Each
+// shape is scored both ways and keeps the better, so a blurred picture is compared with
+// blurred shapes instead of being misread as a blob.
+struct Template {
+    int dx0, dy0, w, h;  // window origin relative to the centre's integer pixel
+    std::vector<float> sharp, soft;
+};
+
+Template make_template(Shape shape, double r, double fx, double fy) {
+    Template t;
+    t.dx0 = int(std::floor(fx - r)) - 1;
+    t.dy0 = int(std::floor(fy - r)) - 1;
+    t.w = int(std::ceil(fx + r)) + 1 - t.dx0 + 1;
+    t.h = int(std::ceil(fy + r)) + 1 - t.dy0 + 1;
+    const std::size_t n = std::size_t(t.w * t.h);
+    t.sharp.assign(n, 0.0f);
+    t.soft.assign(n, 0.0f);
+    for (int y = 0; y < t.h; ++y)
+        for (int x = 0; x < t.w; ++x)
+            t.sharp[std::size_t(y * t.w + x)] =
+                shape_covers(shape, (t.dx0 + x + 0.5 - fx) / r, (t.dy0 + y + 0.5 - fy) / r) ? 1.0f : 0.0f;
+    std::vector<float> rows(n, 0.0f);
+    for (int y = 0; y < t.h; ++y)
+        for (int x = 0; x < t.w; ++x) {
+            float sum = t.sharp[std::size_t(y * t.w + x)];
+            if (x > 0) sum += t.sharp[std::size_t(y * t.w + x - 1)];
+            if (x + 1 < t.w) sum += t.sharp[std::size_t(y * t.w + x + 1)];
+            rows[std::size_t(y * t.w + x)] = sum;
         }
-    // Separable 3x3 box blur (zero outside the window, which is a pixel wider than the shape).
-    thread_local std::vector<float> rows;
-    rows.assign(std::size_t(w * h), 0.0f);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            float sum = sharp[std::size_t(y * w + x)];
-            if (x > 0) sum += sharp[std::size_t(y * w + x - 1)];
-            if (x + 1 < w) sum += sharp[std::size_t(y * w + x + 1)];
-            rows[std::size_t(y * w + x)] = sum;
+    for (int y = 0; y < t.h; ++y)
+        for (int x = 0; x < t.w; ++x) {
+            float sum = rows[std::size_t(y * t.w + x)];
+            if (y > 0) sum += rows[std::size_t((y - 1) * t.w + x)];
+            if (y + 1 < t.h) sum += rows[std::size_t((y + 1) * t.w + x)];
+            t.soft[std::size_t(y * t.w + x)] = sum / 9.0f;
         }
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            float sum = rows[std::size_t(y * w + x)];
-            if (y > 0) sum += rows[std::size_t((y - 1) * w + x)];
-            if (y + 1 < h) sum += rows[std::size_t((y + 1) * w + x)];
-            soft[std::size_t(y * w + x)] = sum / 9.0f;
+    return t;
+}
+
+// Templates for one picture (the radius is fixed by the canvas), built on first use:
+// centres move in half-pixel steps, so only a few phases ever occur.
+class Templates {
+public:
+    explicit Templates(double unit) : unit_(unit) {}
+    const Template& get(Shape shape, Size size, double fx, double fy) {
+        const long qx = std::lround(fx * 64), qy = std::lround(fy * 64);
+        const auto key = std::make_tuple(int(shape), int(size), qx, qy);
+        auto it = cache_.find(key);
+        if (it == cache_.end()) {
+            const double r = (size == Size::Small ? kSmallRadius : kLargeRadius) * unit_;
+            it = cache_.emplace(key, make_template(shape, r, qx / 64.0, qy / 64.0)).first;
         }
-    double best = 0;
-    for (const auto* t : {&sharp, &soft}) {
-        double lo = 0, hi = 0, inside = 0;
-        for (std::size_t i = 0; i < seen.size(); ++i) {
-            lo += std::min(seen[i], (*t)[i]);
-            hi += std::max(seen[i], (*t)[i]);
-            inside += seen[i];
-        }
-        hi += m.total - inside;  // mask outside the template's window
-        if (hi > 0) best = std::max(best, lo / hi);
+        return it->second;
     }
-    return best;
+
+private:
+    double unit_;
+    std::map<std::tuple<int, int, long, long>, Template> cache_;
+};
+
+// Fuzzy IoU (sum of minima over sum of maxima) of a shape centred at (cx, cy) with the mask.
+double template_iou(const Mask& m, Templates& templates, Shape shape, Size size, double cx, double cy) {
+    const double ix = std::floor(cx), iy = std::floor(cy);
+    const Template& t = templates.get(shape, size, cx - ix, cy - iy);
+    const int x0 = int(ix) + t.dx0, y0 = int(iy) + t.dy0;
+    double lo_sharp = 0, hi_sharp = 0, lo_soft = 0, hi_soft = 0, inside = 0;
+    for (int y = 0; y < t.h; ++y)
+        for (int x = 0; x < t.w; ++x) {
+            const float seen = m.at(x0 + x, y0 + y);
+            const float a = t.sharp[std::size_t(y * t.w + x)], b = t.soft[std::size_t(y * t.w + x)];
+            lo_sharp += std::min(seen, a);
+            hi_sharp += std::max(seen, a);
+            lo_soft += std::min(seen, b);
+            hi_soft += std::max(seen, b);
+            inside += seen;
+        }
+    const double outside = m.total - inside;  // mask beyond the template's window
+    const double sharp = hi_sharp + outside > 0 ? lo_sharp / (hi_sharp + outside) : 0.0;
+    const double soft = hi_soft + outside > 0 ? lo_soft / (hi_soft + outside) : 0.0;
+    return std::max(sharp, soft);
 }
 
 // Removes isolated specks and fills isolated holes (stray pixels a decoder may leave),
@@ -97,14 +133,14 @@ struct Fit {
 };
 
 // Climbs over half-pixel centre shifts from a start a pixel or two from the truth.
-Fit climb(const Mask& m, Shape shape, double r, Fit f) {
+Fit climb(const Mask& m, Templates& templates, Shape shape, Size size, Fit f) {
     for (int iter = 0; iter < 8; ++iter) {
         Fit best = f;
         for (int dy = -1; dy <= 1; ++dy)
             for (int dx = -1; dx <= 1; ++dx) {
                 if (!dx && !dy) continue;
                 const double x = f.cx + 0.5 * dx, y = f.cy + 0.5 * dy;
-                const double v = template_iou(m, shape, x, y, r);
+                const double v = template_iou(m, templates, shape, size, x, y);
                 if (v > best.iou) best = {v, x, y};
             }
         if (best.cx == f.cx && best.cy == f.cy) break;
@@ -136,6 +172,8 @@ std::pair<double, double> robust_centre(const Mask& m) {
 }
 
 constexpr double kPureBias = 0.15;
+// How many of the best-scoring (shape, size) pairs get their centre refined.
+constexpr std::size_t kRefined = 4;
 
 struct Mix {
     int colour = -1;  // palette index, -1 = background or noise
@@ -233,6 +271,7 @@ ParseResult parse_image_detailed(const Image& image, const ParseOptions& opt) {
 
     const double cw = double(W) / opt.cols, ch = double(H) / opt.rows, unit = std::min(cw, ch);
     const double small_r = kSmallRadius * unit;
+    Templates templates(unit);
     const double min_amount = opt.min_area_fraction * 1.8 * small_r * small_r;  // the triangle is smallest
 
     for (int row = 0; row < opt.rows; ++row)
@@ -266,19 +305,47 @@ ParseResult parse_image_detailed(const Image& image, const ParseOptions& opt) {
             }
             // The mask: each pixel's share of the dominant colour against the background
             // alone, so edge pixels that looked like another colour still count.
-            const Axis* axis = nullptr;
+            const Axis* palette_axis = nullptr;
             for (const Axis& a : axes)
-                if (a.colour == dom) axis = &a;
+                if (a.colour == dom) palette_axis = &a;
+            auto share = [&](const Axis& a, const std::uint8_t* p, double* residual2) {
+                const double q[3] = {p[0] - bg[0], p[1] - bg[1], p[2] - bg[2]};
+                const double t = std::clamp((q[0] * a.d[0] + q[1] * a.d[1] + q[2] * a.d[2]) * a.inv_len2, 0.0, 1.0);
+                const double e0 = q[0] - t * a.d[0], e1 = q[1] - t * a.d[1], e2 = q[2] - t * a.d[2];
+                *residual2 = e0 * e0 + e1 * e1 + e2 * e2;
+                return t;
+            };
+            // Re-aim the axis at the object's observed colour (its solid interior), so a
+            // drifted colour still reads as fully covered.
+            Axis axis_local = *palette_axis;
+            {
+                double sum[3] = {0, 0, 0};
+                int n = 0;
+                for (int y = y0; y < y1; ++y)
+                    for (int x = x0; x < x1; ++x) {
+                        const std::uint8_t* p = image.rgb.data() + (std::size_t(y) * std::size_t(W) + std::size_t(x)) * 3;
+                        double r2;
+                        if (share(*palette_axis, p, &r2) < 0.75 || r2 > max_residual2) continue;
+                        for (int k = 0; k < 3; ++k) sum[k] += p[k];
+                        ++n;
+                    }
+                if (n >= 4) {
+                    for (int k = 0; k < 3; ++k) axis_local.d[k] = sum[k] / n - bg[k];
+                    const double len2 = axis_local.d[0] * axis_local.d[0] + axis_local.d[1] * axis_local.d[1] +
+                                        axis_local.d[2] * axis_local.d[2];
+                    axis_local.inv_len2 = len2 > 1600 ? 1.0 / len2 : palette_axis->inv_len2;
+                    if (len2 <= 1600) axis_local = *palette_axis;
+                }
+            }
+            const Axis* axis = &axis_local;
             Mask m{x0, y0, x1 - x0, y1 - y0, {}, 0};
             m.v.assign(std::size_t(m.w * m.h), 0.0f);
             for (int y = y0; y < y1; ++y)
                 for (int x = x0; x < x1; ++x) {
                     const std::uint8_t* p = image.rgb.data() + (std::size_t(y) * std::size_t(W) + std::size_t(x)) * 3;
-                    const double q[3] = {p[0] - bg[0], p[1] - bg[1], p[2] - bg[2]};
-                    const double t = std::clamp(
-                        (q[0] * axis->d[0] + q[1] * axis->d[1] + q[2] * axis->d[2]) * axis->inv_len2, 0.0, 1.0);
-                    const double e0 = q[0] - t * axis->d[0], e1 = q[1] - t * axis->d[1], e2 = q[2] - t * axis->d[2];
-                    if (t < 0.2 || e0 * e0 + e1 * e1 + e2 * e2 > max_residual2) continue;
+                    double r2;
+                    const double t = share(*axis, p, &r2);
+                    if (t < 0.2 || r2 > max_residual2) continue;
                     m.v[std::size_t((y - y0) * m.w + (x - x0))] = float(t);
                     m.total += t;
                 }
@@ -293,13 +360,11 @@ ParseResult parse_image_detailed(const Image& image, const ParseOptions& opt) {
             std::vector<Candidate> cands;
             for (int s = 0; s < kShapeCount; ++s)
                 for (Size size : {Size::Small, Size::Large}) {
-                    const double r = (size == Size::Small ? kSmallRadius : kLargeRadius) * unit;
-                    cands.push_back({Shape(s), size, {template_iou(m, Shape(s), cx, cy, r), cx, cy}});
+                    cands.push_back({Shape(s), size, {template_iou(m, templates, Shape(s), size, cx, cy), cx, cy}});
                 }
             std::sort(cands.begin(), cands.end(), [](const auto& a, const auto& b) { return a.fit.iou > b.fit.iou; });
-            cands.resize(3);
-            for (auto& c : cands)
-                c.fit = climb(m, c.shape, (c.size == Size::Small ? kSmallRadius : kLargeRadius) * unit, c.fit);
+            cands.resize(kRefined);
+            for (auto& c : cands) c.fit = climb(m, templates, c.shape, c.size, c.fit);
             const auto& best = *std::max_element(cands.begin(), cands.end(),
                                                  [](const auto& a, const auto& b) { return a.fit.iou < b.fit.iou; });
             o.shape = best.shape;

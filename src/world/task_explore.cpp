@@ -14,7 +14,7 @@ std::string look_text(Direction d, Rng& rng) {
     const std::string name = direction_name(d);
     switch (rng.below(4)) {
         case 0: return "pan " + name;
-        case 1: return "turn " + name;
+        case 1: return (d == Direction::Left || d == Direction::Right ? "turn " : "tilt ") + name;
         default: return "look " + name;
     }
 }

@@ -4,6 +4,7 @@
 
 #include "emu/core/error.h"
 #include "emu/world/edit.h"
+#include "emu/world/render.h"
 
 namespace emu::world {
 namespace {
@@ -24,8 +25,8 @@ const std::vector<Task>& all_tasks() {
 }
 
 void WorldConfig::validate() const {
-    check(width >= 16 && height >= 16 && width <= 4096 && height <= 4096, "canvas ", width, "x", height,
-          " is out of range (16..4096)");
+    check(width >= kMinCanvas && height >= kMinCanvas && width <= 4096 && height <= 4096, "canvas ", width, "x",
+          height, " is out of range (", kMinCanvas, "..4096 per side)");
     check(max_objects >= 2 && max_objects <= 9, "max_objects ", max_objects, " must be in 2..9");
     check(min_steps >= 1 && min_steps <= max_steps && max_steps <= 16, "story steps ", min_steps, "..", max_steps,
           " are out of range");

@@ -15,9 +15,16 @@
 #include <vector>
 
 #include "emu/world/evaluate.h"
+#include "emu/world/image.h"
 #include "emu/world/tasks.h"
 
 namespace emu::world {
+
+// A sample's pictures at a canvas size (what a trainer or bench feeds and expects).
+struct SamplePictures {
+    std::vector<Image> inputs, outputs;
+};
+SamplePictures render_sample(const Sample& sample, int width, int height);
 
 std::string input_image_name(int index, int k);
 std::string output_image_name(int index, int k);
