@@ -222,7 +222,8 @@ GenerationResult Generator::generate(const GenerationSettings& settings, const s
     ds.max_new_tokens = settings.max_new_tokens;
     ds.seed = settings.seed;
     ds.eos = tokenizer_.roles().eos;
-    ds.target_size = aspect_preset(settings.aspect.empty() ? "auto" : settings.aspect, settings.image_area);
+    ds.target_size = aspect_preset(settings.aspect.empty() ? "auto" : settings.aspect, settings.image_area,
+                                   vq_ ? vq_->config().downsample_factor() : 16);
     ds.force_same_size = images.size() <= 1;  // as inference.py
 
     // Images are decoded the moment their EOI arrives; text is streamed as it forms.

@@ -89,14 +89,15 @@ std::vector<std::string> task_names() {
     return out;
 }
 
-std::optional<GridSize> aspect_preset(const std::string& aspect, long long image_area) {
+std::optional<GridSize> aspect_preset(const std::string& aspect, long long image_area, int factor) {
     if (aspect == "auto") return std::nullopt;
     for (const Preset& p : kPresets) {
         if (aspect != p.name) continue;
-        if (image_area == kOfficialArea) return GridSize{p.h, p.w};
-        auto [h, w] = vision::smart_resize_size(p.ar_h, p.ar_w, double(image_area));
+        check(factor > 0, "downsample factor must be positive");
+        if (image_area == kOfficialArea && factor == 16) return GridSize{p.h, p.w};
+        auto [h, w] = vision::smart_resize_size(p.ar_h, p.ar_w, double(image_area), factor);
         check(h > 0 && w > 0, "aspect ratio ", aspect, " gives an empty image at area ", image_area);
-        return GridSize{h / 16, w / 16};
+        return GridSize{h / factor, w / factor};
     }
     std::string known = "auto";
     for (const auto& n : aspect_names()) known += ", " + n;

@@ -91,6 +91,8 @@ TEST(Tasks, PresetsAndSmartResize) {
     EXPECT_FALSE(aspect_preset("auto", 1048576).has_value());
     EXPECT_EQ(aspect_preset("1:1", 4096)->h, 4);
     EXPECT_EQ(aspect_preset("1:1", 4096)->w, 4);
+    EXPECT_EQ(aspect_preset("1:1", 4096, 8)->h, 8);
+    EXPECT_EQ(aspect_preset("4:3", 1048576, 8)->w, 148);  // 1184 px / 8
     EXPECT_THROW(aspect_preset("5:4", 4096), Error);
     EXPECT_THROW(task_defaults("paint"), Error);
     EXPECT_EQ(task_defaults("t2i").cfg_scale, 5.0f);

@@ -30,11 +30,12 @@ struct TaskDefaults {
 const TaskDefaults& task_defaults(const std::string& name);
 std::vector<std::string> task_names();
 
-// Target grid for an aspect-ratio preset ("4:3", "1:1", ..., or "auto" -> nullopt).
-// At the official area (1048576 px) these are the official preset grids; at any other area
-// the grid follows the official smart_resize rule for that aspect ratio, so small models
-// (a 64x64 canvas is area 4096 -> 4x4 tokens) use the same presets.
-std::optional<GridSize> aspect_preset(const std::string& aspect, long long image_area);
+// Target grid for an aspect-ratio preset ("4:3", "1:1", ..., or "auto" -> nullopt), for a
+// vision tokenizer that downsamples by `factor`. At the official area (1048576 px) and
+// factor 16 these are the official preset grids; otherwise the grid follows the official
+// smart_resize rule for that aspect ratio, so small models use the same presets (a 64x64
+// canvas is area 4096: 4x4 tokens at factor 16, 8x8 at factor 8).
+std::optional<GridSize> aspect_preset(const std::string& aspect, long long image_area, int factor = 16);
 std::vector<std::string> aspect_names();
 
 }  // namespace emu::gen
