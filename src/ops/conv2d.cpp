@@ -22,6 +22,8 @@ constexpr std::size_t kColumnBudgetFloats = std::size_t(8) << 20;  // 32 MiB
 constexpr std::size_t kMinTileCols = 256;
 // Below this many input channels the per-tap GEMMs (K = channels) are too thin.
 constexpr int kMinStripChannels = 16;
+// Columns per strip tile: more rows per strip amortise its kh-1 halo rows.
+constexpr std::size_t kStripTileCols = 1024;
 
 void validate(const Conv2dShape& s) {
     check(s.in_channels > 0 && s.in_h > 0 && s.in_w > 0 && s.out_channels > 0 && s.kernel_h > 0 &&
@@ -137,7 +139,7 @@ void conv_strips(const float* x, const float* weight, float* y, const Conv2dShap
     const int taps = s.kernel_h * s.kernel_w;
     StripPlan p;
     p.PW = s.virt_w() + s.pad_left + s.pad_right;
-    p.rows = std::max(1, int((kMinTileCols + p.PW - 1) / p.PW));
+    p.rows = std::max(1, int((kStripTileCols + p.PW - 1) / p.PW));
     p.strip_rows = p.rows + s.kernel_h - 1;
     p.chan_stride = std::size_t(p.strip_rows) * p.PW + s.kernel_w;
     const int tiles = (oh + p.rows - 1) / p.rows;
@@ -211,8 +213,8 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
     const int threads = omp_get_max_threads();
     if (s.stride == 1 && s.in_channels >= kMinStripChannels && !omp_in_parallel()) {
         const int PW = s.virt_w() + s.pad_left + s.pad_right;
-        const int strip_tiles = (oh + std::max(1, int((kMinTileCols + PW - 1) / PW)) - 1) /
-                                std::max(1, int((kMinTileCols + PW - 1) / PW));
+        const int rows = std::max(1, int((kStripTileCols + PW - 1) / PW));
+        const int strip_tiles = (oh + rows - 1) / rows;
         if (threads == 1 || strip_tiles >= 2 * threads) {
             conv_strips(x, weight, y, s, pre, threads);
             return;
