@@ -11,13 +11,10 @@ Args::Args(const std::vector<std::string>& argv, std::set<std::string> valued, s
     for (std::size_t i = 0; i < argv.size(); ++i) {
         const std::string& a = argv[i];
         if (a.size() > 2 && a.rfind("--", 0) == 0) {
-            std::string name = a.substr(2), value;
-            auto eq = name.find('=');
-            bool inline_value = eq != std::string::npos;
-            if (inline_value) {
-                value = name.substr(eq + 1);
-                name = name.substr(0, eq);
-            }
+            const std::size_t eq = a.find('=');
+            const bool inline_value = eq != std::string::npos;
+            std::string name(a, 2, inline_value ? eq - 2 : std::string::npos);
+            std::string value = inline_value ? std::string(a, eq + 1) : std::string();
             if (valued.count(name)) {
                 if (!inline_value) {
                     check(i + 1 < argv.size(), "--", name, " needs a value");
@@ -26,7 +23,7 @@ Args::Args(const std::vector<std::string>& argv, std::set<std::string> valued, s
                 values_[name] = value;
             } else if (switches.count(name)) {
                 check(!inline_value, "--", name, " takes no value");
-                values_[name] = "1";
+                values_.insert_or_assign(name, std::string(1, '1'));  // not = "1": GCC 12 -Wrestrict false positive
             } else {
                 fail("unknown option --", name);
             }

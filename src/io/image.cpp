@@ -199,10 +199,13 @@ Image to_rgb(const Image& in) {
     return out;
 }
 
-void write_png(const std::string& path, const Image& img) {
-    check(img.channels >= 1 && img.channels <= 4, path, ": cannot write an image with ", img.channels, " channels");
-    check(img.width > 0 && img.height > 0, path, ": cannot write an empty image");
-    check(img.pixels.size() == std::size_t(img.width) * img.height * img.channels, path,
+namespace {
+
+// Fills a simplified-API descriptor for `img`, after checking it can be written.
+png_image png_descriptor(const Image& img, const std::string& name) {
+    check(img.channels >= 1 && img.channels <= 4, name, ": cannot write an image with ", img.channels, " channels");
+    check(img.width > 0 && img.height > 0, name, ": cannot write an empty image");
+    check(img.pixels.size() == std::size_t(img.width) * img.height * img.channels, name,
           ": pixel buffer does not match ", img.width, "x", img.height, "x", img.channels);
     png_image pi;
     std::memset(&pi, 0, sizeof pi);
@@ -211,10 +214,32 @@ void write_png(const std::string& path, const Image& img) {
     pi.height = png_uint_32(img.height);
     static const png_uint_32 kFormats[5] = {0, PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB, PNG_FORMAT_RGBA};
     pi.format = kFormats[img.channels];
+    return pi;
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const Image& img) {
+    png_image pi = png_descriptor(img, path);
     const int ok = png_image_write_to_file(&pi, path.c_str(), 0, img.pixels.data(), 0, nullptr);
     const std::string msg = pi.message;
     png_image_free(&pi);
     check(ok != 0, path, ": cannot write PNG: ", msg);
+}
+
+std::vector<std::uint8_t> encode_png(const Image& img) {
+    png_image pi = png_descriptor(img, "PNG encoder");
+    png_alloc_size_t size = 0;
+    // First call measures, second writes.
+    check(png_image_write_to_memory(&pi, nullptr, &size, 0, img.pixels.data(), 0, nullptr) != 0,
+          "cannot encode PNG: ", pi.message);
+    std::vector<std::uint8_t> out(size);
+    const int ok = png_image_write_to_memory(&pi, out.data(), &size, 0, img.pixels.data(), 0, nullptr);
+    const std::string msg = pi.message;
+    png_image_free(&pi);
+    check(ok != 0, "cannot encode PNG: ", msg);
+    out.resize(size);
+    return out;
 }
 
 }  // namespace emu

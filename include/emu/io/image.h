@@ -27,5 +27,7 @@ Image to_rgb(const Image& image);
 
 // Writes a PNG (1, 2, 3 or 4 channels). Throws Error naming the file on failure.
 void write_png(const std::string& path, const Image& image);
+// The same PNG bytes in memory (for the protobuf output).
+std::vector<std::uint8_t> encode_png(const Image& image);
 
 }  // namespace emu

@@ -1,0 +1,5 @@
+# LM benchmark (issue 4): bench_lm, driven by bench/run_lm_bench.sh.
+add_executable(bench_lm ${CMAKE_CURRENT_LIST_DIR}/bench_lm.cpp)
+target_compile_options(bench_lm PRIVATE -Wall -Wextra)
+target_link_libraries(bench_lm PRIVATE emu)
+set_target_properties(bench_lm PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})

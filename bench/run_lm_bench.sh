@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# emu.cpp LM vs PyTorch eager, same random weights, same thread count, one run:
+#   bench/run_lm_bench.sh [build-dir]
+# Env: THREADS (2), PREFILL (512), DECODE (16), PRESETS ("small layer"), DTYPES ("f32 bf16"),
+#      WORK (/tmp/emu-lm-bench: weights are written there once and reused).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+THREADS=${THREADS:-2}; PREFILL=${PREFILL:-512}; DECODE=${DECODE:-16}
+PRESETS=${PRESETS:-"small layer"}; DTYPES=${DTYPES:-"f32 bf16"}; WORK=${WORK:-/tmp/emu-lm-bench}
+# Both sides use libgomp; on a shared machine spinning threads lose their core to
+# other processes, so both wait passively (same setting for emu and torch).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+cmake --build "$BUILD" -j2 --target bench_lm >/dev/null
+OUT=$(mktemp)
+"$BUILD/bench_lm" --bandwidth --threads "$THREADS" | tee -a "$OUT"
+for p in $PRESETS; do
+  for d in $DTYPES; do
+    dir="$WORK/$p-$d"
+    "$BUILD/bench_lm" --preset "$p" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" --decode "$DECODE" \
+      --dir "$dir" | sed "s/^{/{\"preset\": \"$p\", /" | tee -a "$OUT"
+    /usr/bin/python3 bench/lm_torch_ref.py --dir "$dir" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" \
+      --decode "$DECODE" | sed "s/^{/{\"preset\": \"$p\", /" | tee -a "$OUT"
+  done
+done
+/usr/bin/python3 - "$OUT" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+bw = next(r["read_gb_s"] for r in rows if r["what"] == "bandwidth")
+print(f"\nmemory read bandwidth: {bw:.1f} GB/s")
+print(f"| model | dtype | emu prefill tok/s | torch prefill tok/s | x | emu decode tok/s | torch decode tok/s | x | CFG pair step / single step | decode vs roofline |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for e in (r for r in rows if r["what"] == "emu"):
+    t = next(r for r in rows if r["what"] == "torch" and r["preset"] == e["preset"] and r["dtype"] == e["dtype"])
+    roof = bw * 1e9 / e["weight_bytes"]  # tokens/s if every weight byte is read once per token at full bandwidth
+    print(f"| {e['preset']} | {e['dtype']} | {e['prefill_tok_s']:.1f} | {t['prefill_tok_s']:.1f} | "
+          f"{e['prefill_tok_s'] / t['prefill_tok_s']:.2f} | {e['decode_tok_s']:.2f} | {t['decode_tok_s']:.2f} | "
+          f"{e['decode_tok_s'] / t['decode_tok_s']:.2f} | {e['cfg_pair_step_s'] / e['decode_step_s']:.2f} | "
+          f"{100 * e['decode_tok_s'] / roof:.0f}% of {roof:.2f} |")
+PY
+rm -f "$OUT"

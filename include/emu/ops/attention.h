@@ -1,0 +1,24 @@
+// Scaled dot-product attention of one sequence's new queries over its key/value
+// cache, grouped-query style, with a per-query allowed range of cache slots
+// (causal, bidirectional inside a block, or any contiguous window).
+#pragma once
+#include <cstdint>
+
+namespace emu::ops {
+
+struct AttentionDims {
+    std::int64_t heads = 0;
+    std::int64_t kv_heads = 0;  // divides heads; kv head j serves query heads j*g .. j*g+g-1
+    std::int64_t head_dim = 0;
+};
+
+// q:   [queries, heads*head_dim], row stride ldq (already normalised and rotated).
+// k,v: [kv_heads][capacity][head_dim] cache slots.
+// Query i attends to slots [kv_begin[i], kv_end[i]); an empty range yields zeros.
+// out: [queries, heads*head_dim], row stride ldo. Scores are q.k / sqrt(head_dim),
+// softmax in float32.
+void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
+               const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
+               float* out, std::int64_t ldo);
+
+}  // namespace emu::ops

@@ -1,0 +1,34 @@
+// Linear layers over weights kept in their stored dtype (F32, BF16, F16, Q8_0):
+// y[r, o] = sum_i x[r, i] * w[o, i], always accumulated in F32. A BF16 matrix is
+// never expanded to F32 as a whole: decode-sized inputs stream the weights through
+// SIMD dot kernels (each weight row read once for all input rows, so a batch of
+// sequences costs about one pass), prefill-sized inputs convert one tile of rows
+// at a time and hand it to BLAS.
+#pragma once
+#include <cstdint>
+
+#include "emu/ops/isa.h"
+#include "emu/tensor/tensor.h"
+
+namespace emu::ops {
+
+// x: F32 [rows, in] contiguous; w: [out, in] contiguous, any supported dtype;
+// y: F32 [rows, out] contiguous. Throws Error on unsupported dtype or bad shape.
+void linear(const float* x, std::int64_t rows, const Tensor& w, float* y);
+
+// The streaming kernel alone (no BLAS), on output rows [o_begin, o_end) and
+// one thread, with an explicit SIMD level; y row r starts at y + r * ldy.
+// Exposed so tests can compare every level with the portable one.
+void linear_rows(Isa isa, const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
+                 std::int64_t o_begin, std::int64_t o_end, float* y, std::int64_t ldy);
+
+// Rows [row_begin, row_begin + count) of an [out, in] weight converted to F32.
+void weight_rows_to_f32(const void* w, DType w_dtype, std::int64_t in, std::int64_t row_begin, std::int64_t count,
+                        float* dst);
+
+// Input rows at or above this count go through BLAS (prefill); below it, the
+// streaming kernels (decode). Tests lower it to exercise both paths.
+std::int64_t blas_min_rows();
+void set_blas_min_rows(std::int64_t rows);
+
+}  // namespace emu::ops

@@ -1,0 +1,28 @@
+// Internal: per-ISA streaming kernels behind ops::linear_rows.
+#pragma once
+#include <cstdint>
+
+#include "emu/tensor/dtype.h"
+
+namespace emu::ops::detail {
+
+// Computes up to kMaxRows input rows against weight rows [o0, o1). Returns false
+// when this ISA has no kernel for the dtype (the caller falls back).
+constexpr std::int64_t kMaxRows = 4;
+using RowsKernel = void (*)(const float* x, std::int64_t rows, std::int64_t in, const void* w, std::int64_t o0,
+                            std::int64_t o1, float* y, std::int64_t ldy);
+
+RowsKernel portable_kernel(DType t);
+RowsKernel avx2_kernel(DType t);
+RowsKernel avx512_kernel(DType t);
+
+// AMX (tiles + bf16): usable when the CPU has it and the OS granted the tile state.
+bool amx_available();
+// y[rows, out] = x . W^T for BF16 W [out, in], F32-exact (see linear_amx.cpp).
+void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in, const std::uint16_t* w, std::int64_t out,
+                     float* y);
+
+// Elements [offset, offset + n) of a flat weight as F32 (Q8_0: whole blocks).
+void convert_to_f32(DType t, const void* w, std::int64_t offset, std::int64_t n, float* dst);
+
+}  // namespace emu::ops::detail

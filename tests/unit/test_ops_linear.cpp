@@ -1,0 +1,125 @@
+// Fast linear kernels against the portable one, and the BLAS tile path against
+// the streaming path, over every stored dtype and awkward sizes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <tuple>
+
+#include <cstring>
+
+#include "emu/core/error.h"
+#include "emu/ops/isa.h"
+#include "emu/ops/linear.h"
+
+using namespace emu;
+using namespace emu::ops;
+
+namespace {
+
+std::vector<float> randn(std::size_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.f, 1.f);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
+// Exact double-precision reference from the F32 values of the weight.
+std::vector<double> reference(const std::vector<float>& x, std::int64_t rows, const Tensor& w) {
+    std::vector<float> wf = w.f32_values();
+    std::int64_t out = w.dim(0), in = w.dim(1);
+    std::vector<double> y(std::size_t(rows * out));
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t o = 0; o < out; ++o) {
+            double s = 0;
+            for (std::int64_t i = 0; i < in; ++i) s += double(x[std::size_t(r * in + i)]) * wf[std::size_t(o * in + i)];
+            y[std::size_t(r * out + o)] = s;
+        }
+    return y;
+}
+
+void expect_near_all(const std::vector<float>& got, const std::vector<double>& want, std::int64_t in,
+                     const std::string& what) {
+    ASSERT_EQ(got.size(), want.size());
+    double tol = 1e-5 * std::sqrt(double(in)) * 4;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], tol) << what << " at " << i;
+}
+
+}  // namespace
+
+TEST(OpsLinear, EveryIsaMatchesReferenceForEveryDtype) {
+    for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
+        for (std::int64_t in : {1, 15, 16, 33, 100, 257}) {
+            for (std::int64_t rows : {1, 2, 3, 4, 5, 9}) {
+                const std::int64_t out = 7;
+                Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), unsigned(in))).to(dt);
+                std::vector<float> x = randn(std::size_t(rows * in), unsigned(rows + 100));
+                std::vector<double> want = reference(x, rows, w);
+                for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+                    if (!isa_supported(isa)) continue;
+                    std::vector<float> y(std::size_t(rows * out), -1.f);
+                    linear_rows(isa, x.data(), rows, in, w.raw(), dt, 0, out, y.data(), out);
+                    expect_near_all(y, want, in,
+                                    std::string(dtype_name(dt)) + " " + isa_name(isa) + " in=" + std::to_string(in) +
+                                        " rows=" + std::to_string(rows));
+                }
+            }
+        }
+    }
+}
+
+TEST(OpsLinear, PrefillPathsMatchReferenceOnEveryIsa) {
+    const std::int64_t saved = blas_min_rows();
+    for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
+        for (auto [rows, in, out] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{20, 70, 45}, {33, 100, 70},
+                                     {64, 64, 32}, {17, 1, 5}}) {
+            Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 5)).to(dt);
+            std::vector<float> x = randn(std::size_t(rows * in), 6);
+            std::vector<double> want = reference(x, rows, w);
+            for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
+                if (!isa_supported(isa)) continue;
+                force_isa(isa);
+                for (std::int64_t threshold : {std::int64_t(1), std::int64_t(1000)}) {
+                    set_blas_min_rows(threshold);
+                    std::vector<float> y(std::size_t(rows * out));
+                    linear(x.data(), rows, w, y.data());
+                    expect_near_all(y, want, in,
+                                    std::string(dtype_name(dt)) + " " + isa_name(isa) + " threshold " +
+                                        std::to_string(threshold) + " rows " + std::to_string(rows));
+                }
+            }
+            clear_forced_isa();
+        }
+    }
+    set_blas_min_rows(saved);
+}
+
+TEST(OpsLinear, Q8BlocksDequantiseAsScaleTimesInt) {
+    const std::int64_t out = 3, in = 64;
+    std::vector<std::uint8_t> raw(std::size_t(out * (in / 32) * 34));
+    std::vector<float> dense(std::size_t(out * in));
+    for (std::int64_t b = 0; b < out * in / 32; ++b) {
+        float scale = 0.01f * float(b + 1);
+        std::uint16_t h = f32_to_f16(scale);
+        std::memcpy(&raw[std::size_t(b * 34)], &h, 2);
+        for (int i = 0; i < 32; ++i) {
+            std::int8_t q = std::int8_t((b * 37 + i * 11) % 255 - 127);
+            raw[std::size_t(b * 34 + 2 + i)] = std::uint8_t(q);
+            dense[std::size_t(b * 32 + i)] = f16_to_f32(h) * float(q);
+        }
+    }
+    Tensor wq = Tensor::view(DType::Q8_0, {out, in}, raw.data(), nullptr);
+    Tensor wf = Tensor::from_f32({out, in}, dense);
+    std::vector<float> x = randn(std::size_t(2 * in), 9);
+    std::vector<float> y(std::size_t(2 * out));
+    linear(x.data(), 2, wq, y.data());
+    expect_near_all(y, reference(x, 2, wf), in, "q8_0");
+}
+
+TEST(OpsLinear, RejectsNonMatrixWeights) {
+    Tensor w = Tensor::from_f32({4}, {1, 2, 3, 4});
+    float x[4] = {}, y[4] = {};
+    EXPECT_THROW(linear(x, 1, w, y), Error);
+}
