@@ -3,6 +3,7 @@
 # architecture description, not the official code), the same weights, the same threads.
 #   /usr/bin/python3 bench/vq_torch.py make DIR        # random mid-size model -> DIR/config.yaml + model.safetensors
 #   /usr/bin/python3 bench/vq_torch.py time DIR SIZE THREADS [REPEATS]
+#   /usr/bin/python3 bench/vq_torch.py make-released DIR  # released-size (455 M) random model, for memory checks
 import json, struct, sys, time
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 MID = dict(ch=128, ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_resolutions=[16], resolution=256,
            z_channels=256, in_channels=3, out_ch=3, double_z=False, dropout=0.0)
 N_EMBED, EMBED_DIM = 16384, 256
+RELEASED = dict(MID, ch=256, num_res_blocks=4)  # spec section 4.2; 131072 codes
 
 
 def norm(c): return nn.GroupNorm(32, c, eps=1e-6)
@@ -136,18 +138,18 @@ def load_safetensors(path):
     return out
 
 
-def make(d):
+def make(d, dd=MID, n_embed=N_EMBED):
     import os
     os.makedirs(d, exist_ok=True)
     torch.manual_seed(0)
-    m = IBQ(MID, N_EMBED, EMBED_DIM)
+    m = IBQ(dd, n_embed, EMBED_DIM)
     with torch.no_grad():
         for n, p in m.named_parameters():
             if 'norm' in n: p.copy_((1.0 if n.endswith('weight') else 0.0) + 0.1 * torch.randn_like(p))
     save_safetensors(d + '/model.safetensors', m.state_dict())
     with open(d + '/config.yaml', 'w') as f:
-        f.write('ddconfig:\n' + ''.join(f'  {k}: {json.dumps(v)}\n' for k, v in MID.items()) +
-                f'n_embed: {N_EMBED}\nembed_dim: {EMBED_DIM}\n')
+        f.write('ddconfig:\n' + ''.join(f'  {k}: {json.dumps(v)}\n' for k, v in dd.items()) +
+                f'n_embed: {n_embed}\nembed_dim: {EMBED_DIM}\n')
 
 
 def timed(fn, repeats):
@@ -177,4 +179,5 @@ def bench(d, size, threads, repeats):
 
 if __name__ == '__main__':
     if sys.argv[1] == 'make': make(sys.argv[2])
+    elif sys.argv[1] == 'make-released': make(sys.argv[2], RELEASED, 131072)
     else: bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 2)

@@ -20,6 +20,10 @@ constexpr std::size_t kColumnBudgetFloats = std::size_t(8) << 20;  // 32 MiB
 // A GEMM packs the whole weight matrix per call, so each call needs enough columns
 // to amortise that.
 constexpr std::size_t kMinTileCols = 256;
+// Below this many input channels the per-tap GEMMs (K = channels) are too thin.
+constexpr int kMinStripChannels = 16;
+// Columns per strip tile: more rows per strip amortise its kh-1 halo rows.
+constexpr std::size_t kStripTileCols = 1024;
 
 void validate(const Conv2dShape& s) {
     check(s.in_channels > 0 && s.in_h > 0 && s.in_w > 0 && s.out_channels > 0 && s.kernel_h > 0 &&
@@ -80,6 +84,96 @@ void im2col_rows(const float* x, const Conv2dShape& s, const ChannelAffine* pre,
     }
 }
 
+// Stride-1 convolution without im2col. A strip of padded (and transformed, upsampled)
+// input rows is built once per tile; on the padded grid, every tap (ky, kx) is then a
+// plain shifted view of the strip with row length PW, so the conv is kh*kw GEMMs of
+// [O, C] x [C, rows*PW] accumulating into a tile on the padded grid, whose first ow
+// columns per row are the output. Each input value is transformed once per tile instead
+// of kh*kw times, and nothing kh*kw times larger than the input is ever written.
+struct StripPlan {
+    int PW = 0, rows = 0, strip_rows = 0;
+    std::size_t chan_stride = 0;  // floats per channel in the strip
+};
+
+void build_strip(const float* x, const Conv2dShape& s, const ChannelAffine* pre, const StripPlan& p, int r0,
+                 float* strip) {
+    const int vh = s.virt_h(), vw = s.virt_w(), u = s.upsample, pl = s.pad_left;
+    const int nsr = std::min(p.strip_rows, s.out_h() - r0 + s.kernel_h - 1);
+    for (int c = 0; c < s.in_channels; ++c) {
+        const float* plane = x + std::size_t(c) * s.in_h * s.in_w;
+        float* sc = strip + std::size_t(c) * p.chan_stride;
+        const float a = pre ? pre->scale[c] : 1.f, b = pre ? pre->shift[c] : 0.f;
+        const bool sw = pre && pre->swish;
+        for (int sr = 0; sr < nsr; ++sr) {
+            float* o = sc + std::size_t(sr) * p.PW;
+            const int iy = r0 + sr - s.pad_top;
+            if (iy < 0 || iy >= vh) {
+                std::memset(o, 0, sizeof(float) * p.PW);
+                continue;
+            }
+            const float* src = plane + std::size_t(iy / u) * s.in_w;
+            if (pl > 0) std::memset(o, 0, sizeof(float) * pl);
+            if (p.PW - pl - vw > 0) std::memset(o + pl + vw, 0, sizeof(float) * (p.PW - pl - vw));
+            float* d = o + pl;
+            if (u == 1) {
+                if (!pre)
+                    std::memcpy(d, src, sizeof(float) * vw);
+                else if (sw)
+                    for (int i = 0; i < vw; ++i) d[i] = detail::swish1(src[i] * a + b);
+                else
+                    for (int i = 0; i < vw; ++i) d[i] = src[i] * a + b;
+            } else {
+                for (int i = 0; i < vw; ++i) d[i] = src[i / u];
+                if (pre)
+                    for (int i = 0; i < vw; ++i) d[i] = sw ? detail::swish1(d[i] * a + b) : d[i] * a + b;
+            }
+        }
+        // The last taps read up to kw-1 floats past the rows used; keep them defined.
+        std::memset(sc + std::size_t(nsr) * p.PW, 0, sizeof(float) * (p.chan_stride - std::size_t(nsr) * p.PW));
+    }
+}
+
+void conv_strips(const float* x, const float* weight, float* y, const Conv2dShape& s, const ChannelAffine* pre,
+                 int threads) {
+    const int O = s.out_channels, C = s.in_channels, oh = s.out_h(), ow = s.out_w();
+    const int taps = s.kernel_h * s.kernel_w;
+    StripPlan p;
+    p.PW = s.virt_w() + s.pad_left + s.pad_right;
+    p.rows = std::max(1, int((kStripTileCols + p.PW - 1) / p.PW));
+    p.strip_rows = p.rows + s.kernel_h - 1;
+    p.chan_stride = std::size_t(p.strip_rows) * p.PW + s.kernel_w;
+    const int tiles = (oh + p.rows - 1) / p.rows;
+    // Weights per tap: wt[t] is [O, C].
+    std::unique_ptr<float[]> wt(new float[std::size_t(taps) * O * C]);
+    for (int o = 0; o < O; ++o)
+        for (int c = 0; c < C; ++c)
+            for (int t = 0; t < taps; ++t)
+                wt[(std::size_t(t) * O + o) * C + c] = weight[(std::size_t(o) * C + c) * taps + t];
+    const std::size_t n = std::size_t(oh) * ow;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        std::unique_ptr<float[]> strip(new float[std::size_t(C) * p.chan_stride]);
+        std::unique_ptr<float[]> acc(new float[std::size_t(O) * p.rows * p.PW]);
+#pragma omp for schedule(dynamic, 1)
+        for (int tile = 0; tile < tiles; ++tile) {
+            const int r0 = tile * p.rows, nr = std::min(p.rows, oh - r0), cols = nr * p.PW;
+            build_strip(x, s, pre, p, r0, strip.get());
+            for (int t = 0; t < taps; ++t) {
+                const int ky = t / s.kernel_w, kx = t % s.kernel_w;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, C, 1.f, wt.get() + std::size_t(t) * O * C,
+                            C, strip.get() + std::size_t(ky) * p.PW + kx, int(p.chan_stride), t == 0 ? 0.f : 1.f,
+                            acc.get(), cols);
+            }
+            for (int o = 0; o < O; ++o)
+                for (int l = 0; l < nr; ++l) {
+                    float* dst = y + std::size_t(o) * n + std::size_t(r0 + l) * ow;
+                    const float* src = acc.get() + std::size_t(o) * cols + std::size_t(l) * p.PW;
+                    for (int i = 0; i < ow; ++i) dst[i] += src[i];
+                }
+        }
+    }
+}
+
 void init_output(float* y, const float* bias, int O, std::size_t n, bool accumulate) {
 #pragma omp parallel for schedule(static) if (std::size_t(O) * n >= detail::kParallelMinElems)
     for (int o = 0; o < O; ++o) {
@@ -117,6 +211,15 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
     // one big multi-threaded GEMM over a large column buffer, which is bound by memory
     // traffic (writing the columns, then packing them again).
     const int threads = omp_get_max_threads();
+    if (s.stride == 1 && s.in_channels >= kMinStripChannels && !omp_in_parallel()) {
+        const int PW = s.virt_w() + s.pad_left + s.pad_right;
+        const int rows = std::max(1, int((kStripTileCols + PW - 1) / PW));
+        const int strip_tiles = (oh + rows - 1) / rows;
+        if (threads == 1 || strip_tiles >= 2 * threads) {
+            conv_strips(x, weight, y, s, pre, threads);
+            return;
+        }
+    }
     const std::size_t tile_floats = std::min<std::size_t>(scratch_floats, std::size_t(1) << 18);
     const int tile_rows = int(std::max<std::size_t>(
         {std::size_t(1), tile_floats / (std::size_t(K) * ow), (kMinTileCols + ow - 1) / std::size_t(ow)}));

@@ -22,6 +22,8 @@ namespace emu::vision {
 namespace {
 constexpr int kGroups = 32;
 constexpr float kNormEps = 1e-6f;
+// Images beyond this side would need tens of GB of activations; refuse them up front.
+constexpr std::int64_t kMaxSide = 16384;
 
 void add_conv(std::map<std::string, Shape>& m, const std::string& name, int out, int in, int k) {
     m[name + ".weight"] = {out, in, k, k};
@@ -223,6 +225,8 @@ Tensor Ibq::encode_latent(const Tensor& image) const {
           ", H, W], got ", shape_str(image.shape()));
     check(image.dim(1) >= f && image.dim(2) >= f, "IBQ encode: image ", image.dim(1), "x", image.dim(2),
           " is smaller than one token (", f, "x", f, ")");
+    check(image.dim(1) <= kMaxSide && image.dim(2) <= kMaxSide, "IBQ encode: image ", image.dim(1), "x",
+          image.dim(2), " is larger than ", kMaxSide, " pixels a side");
     check(image.dim(1) % f == 0 && image.dim(2) % f == 0, "IBQ encode: image size ", image.dim(1), "x", image.dim(2),
           " is not a multiple of ", f);
     Tensor img = image.to_f32();
@@ -297,6 +301,9 @@ Tensor Ibq::decode(const Tensor& codes_in) const {
           shape_str(codes_in.shape()));
     check(codes_in.dtype() == DType::I64 || codes_in.dtype() == DType::I32, "IBQ decode: codes must be I64 or I32, got ",
           dtype_name(codes_in.dtype()));
+    const std::int64_t f = c.downsample_factor();
+    check(codes_in.dim(0) * f <= kMaxSide && codes_in.dim(1) * f <= kMaxSide, "IBQ decode: a ",
+          codes_in.dim(0), "x", codes_in.dim(1), " code grid would decode to more than ", kMaxSide, " pixels a side");
     const int h = int(codes_in.dim(0)), wd = int(codes_in.dim(1));
     const std::size_t n = std::size_t(h) * wd;
     const Tensor codes = codes_in.to(DType::I64);

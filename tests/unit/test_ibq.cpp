@@ -125,6 +125,7 @@ TEST(Ibq, ChecksWeightsAndInputs) {
     bad_codes.data_mut<std::int64_t>()[1] = -1;
     EXPECT_THROW(ibq.decode(bad_codes), emu::Error);
     EXPECT_THROW(ibq.decode(emu::Tensor::zeros(emu::DType::I64, {4})), emu::Error);
+    EXPECT_THROW(ibq.decode(emu::Tensor::zeros(emu::DType::I64, {1, 5000})), emu::Error);  // 80000 pixels wide
     EXPECT_THROW(ibq.decode(emu::Tensor::zeros(emu::DType::F32, {2, 2})), emu::Error);
 }
 

@@ -35,6 +35,7 @@ struct ConvCase {
     int c, h, w, o, k, stride, pt, pl, pb, pr, up;
     bool acc;
     std::size_t scratch;
+    bool pre = false;  // read the input through a per-channel affine + swish
 };
 
 TEST(Conv2d, MatchesDirectDefinition) {
@@ -51,6 +52,15 @@ TEST(Conv2d, MatchesDirectDefinition) {
         // Enough row tiles for the per-thread tiling path (threads > 1).
         {4, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, 9216},
         {4, 31, 33, 5, 3, 2, 0, 0, 1, 1, 2, false, 2000},
+        {4, 31, 33, 5, 3, 2, 0, 0, 1, 1, 2, false, 0, true},
+        {5, 9, 7, 6, 3, 1, 1, 1, 1, 1, 1, true, 0, true},
+        // >= 16 channels: the strip path (per-tap GEMMs on a padded strip), when it has
+        // enough row tiles for the threads; tall images give it several tiles.
+        {16, 96, 8, 4, 3, 1, 1, 1, 1, 1, 1, true, 0, true},
+        {16, 50, 5, 4, 3, 1, 1, 1, 1, 1, 2, false, 0, false},
+        {16, 50, 5, 4, 3, 1, 1, 1, 1, 1, 2, true, 0, true},
+        {20, 130, 3, 3, 3, 1, 0, 2, 1, 0, 1, false, 0, true},
+        {16, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, false, 0, true},
     };
     unsigned seed = 1;
     for (const auto& cc : cases) {
@@ -71,10 +81,13 @@ TEST(Conv2d, MatchesDirectDefinition) {
         const auto b = randn(cc.o, seed++);
         const std::size_t ny = std::size_t(cc.o) * s.out_h() * s.out_w();
         std::vector<float> y = randn(ny, seed++), yref = y;
-        emu::ops::conv2d(x.data(), wt.data(), b.data(), y.data(), s, cc.acc, cc.scratch);
-        emu::ops::conv2d_reference(x.data(), wt.data(), b.data(), yref.data(), s, cc.acc);
+        const auto scale = randn(cc.c, seed++, 0.5f, 1.f), shift = randn(cc.c, seed++, 0.5f);
+        const emu::ops::ChannelAffine pre{scale.data(), shift.data(), true};
+        emu::ops::conv2d(x.data(), wt.data(), b.data(), y.data(), s, cc.acc, cc.scratch, cc.pre ? &pre : nullptr);
+        emu::ops::conv2d_reference(x.data(), wt.data(), b.data(), yref.data(), s, cc.acc, cc.pre ? &pre : nullptr);
         EXPECT_LT(max_rel(y, yref), 1e-5) << "case c=" << cc.c << " k=" << cc.k << " stride=" << cc.stride
-                                          << " up=" << cc.up << " acc=" << cc.acc;
+                                          << " up=" << cc.up << " acc=" << cc.acc << " pre=" << cc.pre
+                                          << " h=" << cc.h;
     }
 }
 
