@@ -13,6 +13,7 @@ namespace emu::ops {
 namespace {
 
 std::atomic<std::int64_t> g_blas_min_rows{16};
+std::atomic<int> g_bf16_splits{3};
 
 // Weight rows per parallel work item: small enough to balance threads, large
 // enough that a block stays in L2 while every input row group passes over it.
@@ -41,6 +42,9 @@ void stream_rows(detail::RowsKernel k, const float* x, std::int64_t rows, std::i
 
 std::int64_t blas_min_rows() { return g_blas_min_rows.load(); }
 void set_blas_min_rows(std::int64_t rows) { g_blas_min_rows.store(std::max<std::int64_t>(1, rows)); }
+
+int bf16_input_splits() { return g_bf16_splits.load(); }
+void set_bf16_input_splits(int splits) { g_bf16_splits.store(std::clamp(splits, 1, 3)); }
 
 void linear_rows(Isa isa, const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
                  std::int64_t o_begin, std::int64_t o_end, float* y, std::int64_t ldy) {
@@ -72,7 +76,7 @@ void linear(const float* x, std::int64_t rows, const Tensor& w, float* y) {
             return;
         }
         if (t == DType::BF16 && active_isa() == Isa::Amx) {
-            detail::amx_linear_bf16(x, rows, in, static_cast<const std::uint16_t*>(w.raw()), out, y);
+            detail::amx_linear_bf16(x, rows, in, static_cast<const std::uint16_t*>(w.raw()), out, y, bf16_input_splits());
             return;
         }
         std::int64_t tile = std::max<std::int64_t>(16, kTileBytes / (in * 4));

@@ -22,7 +22,7 @@
 namespace emu::ops::detail {
 namespace {
 
-constexpr int kSplits = 3;
+constexpr int kMaxSplits = 3;
 constexpr std::int64_t kTileK = 32;  // bf16 values per tile row (64 bytes)
 
 struct TileConfig {
@@ -98,7 +98,8 @@ bool amx_available() {
 }
 
 EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in, const std::uint16_t* w,
-                             std::int64_t out, float* y) {
+                             std::int64_t out, float* y, int splits) {
+    const int kSplits = std::clamp(splits, 1, kMaxSplits);
     const std::int64_t kpad = (in + kTileK - 1) / kTileK * kTileK, ksteps = kpad / kTileK;
     const std::int64_t mpad = (rows + 31) / 32 * 32, npad = (out + 31) / 32 * 32;
     thread_local std::vector<std::uint16_t> planes;

@@ -96,6 +96,26 @@ TEST(OpsLinear, PrefillPathsMatchReferenceOnEveryIsa) {
     set_blas_min_rows(saved);
 }
 
+TEST(OpsLinear, Bf16InputSplitsTradeExactnessAsDocumented) {
+    if (!isa_supported(Isa::Amx)) GTEST_SKIP() << "no AMX on this CPU";
+    const std::int64_t rows = 48, in = 300, out = 40;
+    Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 11)).to(DType::BF16);
+    std::vector<float> x = randn(std::size_t(rows * in), 12);
+    std::vector<double> want = reference(x, rows, w);
+    double err[4] = {};
+    for (int splits = 1; splits <= 3; ++splits) {
+        set_bf16_input_splits(splits);
+        std::vector<float> y(std::size_t(rows * out));
+        linear(x.data(), rows, w, y.data());
+        for (std::size_t i = 0; i < y.size(); ++i) err[splits] = std::max(err[splits], std::fabs(y[i] - want[i]));
+    }
+    set_bf16_input_splits(3);
+    EXPECT_LT(err[3], 2e-5);
+    EXPECT_LT(err[2], 1e-3);
+    EXPECT_GT(err[1], err[3]);  // one split really rounds the inputs
+    EXPECT_LT(err[1], 0.2);
+}
+
 TEST(OpsLinear, Q8BlocksDequantiseAsScaleTimesInt) {
     const std::int64_t out = 3, in = 64;
     std::vector<std::uint8_t> raw(std::size_t(out * (in / 32) * 34));
