@@ -24,7 +24,7 @@ void attention_blas(const AttentionDims& d, const float* q, std::int64_t queries
     }
     const std::int64_t span = std::max<std::int64_t>(hi - lo, 1);
     const float scale_div = float(std::sqrt(double(hd)));
-#pragma omp parallel
+#pragma omp parallel if (queries * span * hd * d.heads > (std::int64_t(1) << 20))
     {
         std::vector<float> scores(std::size_t(queries * span));
 #pragma omp for schedule(dynamic, 1)

@@ -95,7 +95,7 @@ void linear(const float* x, std::int64_t rows, const Tensor& w, float* y) {
     detail::RowsKernel k = pick_kernel(active_isa(), t);
     const std::int64_t blocks = (out + kOutBlock - 1) / kOutBlock;
     // Small products stay on one thread: a parallel region costs more than they do.
-#pragma omp parallel for schedule(static) if (rows * out * in > (1 << 15))
+#pragma omp parallel for schedule(static) if (rows * out * in > (1 << 18))
     for (std::int64_t b = 0; b < blocks; ++b) {
         std::int64_t o0 = b * kOutBlock, o1 = std::min(out, o0 + kOutBlock);
         stream_rows(k, x, rows, in, w.raw(), o0, o1, y, out);

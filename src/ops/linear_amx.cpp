@@ -110,7 +110,8 @@ EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in,
     planes.assign(std::size_t(kSplits * mpad * kpad), 0);
     // thread_local names resolve per thread inside the parallel regions: use plain pointers.
     std::uint16_t* const plane_data = planes.data();
-#pragma omp parallel for schedule(static)
+    const bool big = rows * in * out > (std::int64_t(1) << 22);  // else one thread: regions cost more
+#pragma omp parallel for schedule(static) if (big)
     for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t k = 0; k < in; ++k) {
             float rest = x[r * in + k];
@@ -131,7 +132,7 @@ EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in,
     // while every block of the group passes over them.
     constexpr std::int64_t kGroup = 8, kChunk = 32;
     const std::int64_t groups = (npad / 32 + kGroup - 1) / kGroup;
-#pragma omp parallel
+#pragma omp parallel if (big)
     {
         TileConfig cfg;
         for (int t = 0; t < 8; ++t) {
@@ -190,7 +191,7 @@ EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in,
         _tile_release();
     }
     if (!direct) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (big)
         for (std::int64_t r = 0; r < rows; ++r)
             std::memcpy(y + r * out, yt + r * npad, std::size_t(out) * sizeof(float));
     }
