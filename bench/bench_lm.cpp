@@ -3,7 +3,7 @@
 // decode roofline. Prints one JSON object per line for run_lm_bench.sh.
 //
 //   bench_lm --preset small|layer --dtype f32|bf16 [--threads 2] [--prefill 512]
-//            [--decode 16] [--dir DIR] [--bf16-splits 3] [--bandwidth]
+//            [--decode 16] [--dir DIR] [--bf16-splits 3] [--f32-amx] [--bandwidth]
 // The random weights are written to DIR (config.json + model.safetensors) and
 // then memory-mapped back, so the PyTorch script can load the very same ones.
 // GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics.
@@ -97,6 +97,7 @@ int main(int argc, char** argv) try {
     const int threads = std::stoi(arg(argc, argv, "threads", "2"));
     const int splits = std::stoi(arg(argc, argv, "bf16-splits", "3"));
     ops::set_bf16_input_splits(splits);
+    if (flag(argc, argv, "f32-amx")) ops::set_amx_for_f32(true);
     ops::set_num_threads(threads);
     if (flag(argc, argv, "bandwidth")) {
         double gbs = read_bandwidth_gbs(std::size_t(1) << 30);

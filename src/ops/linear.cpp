@@ -14,6 +14,8 @@ namespace {
 
 std::atomic<std::int64_t> g_blas_min_rows{16};
 std::atomic<int> g_bf16_splits{3};
+// Measured on par with OpenBLAS sgemm on a 2-core Sapphire Rapids VM, so off by default.
+std::atomic<bool> g_amx_f32{false};
 
 // Weight rows per parallel work item: small enough to balance threads, large
 // enough that a block stays in L2 while every input row group passes over it.
@@ -45,6 +47,8 @@ void set_blas_min_rows(std::int64_t rows) { g_blas_min_rows.store(std::max<std::
 
 int bf16_input_splits() { return g_bf16_splits.load(); }
 void set_bf16_input_splits(int splits) { g_bf16_splits.store(std::clamp(splits, 1, 3)); }
+bool amx_for_f32() { return g_amx_f32.load(); }
+void set_amx_for_f32(bool on) { g_amx_f32.store(on); }
 
 void linear_rows(Isa isa, const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
                  std::int64_t o_begin, std::int64_t o_end, float* y, std::int64_t ldy) {
@@ -70,13 +74,13 @@ void linear(const float* x, std::int64_t rows, const Tensor& w, float* y) {
     if (rows <= 0 || out == 0) return;
 
     if (rows >= blas_min_rows() && in > 0) {
+        if ((t == DType::BF16 || (t == DType::F32 && g_amx_f32.load())) && active_isa() == Isa::Amx) {
+            detail::amx_linear(x, rows, in, w.raw(), t, out, y, bf16_input_splits());
+            return;
+        }
         if (t == DType::F32) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(out), int(in), 1.f, x, int(in),
                         w.data<float>(), int(in), 0.f, y, int(out));
-            return;
-        }
-        if (t == DType::BF16 && active_isa() == Isa::Amx) {
-            detail::amx_linear_bf16(x, rows, in, static_cast<const std::uint16_t*>(w.raw()), out, y, bf16_input_splits());
             return;
         }
         std::int64_t tile = std::max<std::int64_t>(16, kTileBytes / (in * 4));

@@ -1,7 +1,9 @@
-// AMX path for BF16 weights with many input rows (prefill). The F32 input is
-// split into three BF16 planes (x = hi + mid + lo, exact to F32 rounding), so
-// the tile products with the exactly-BF16 weights, accumulated in F32, give the
-// F32 result up to summation order - not a bf16-rounded approximation.
+// AMX path for BF16 and F32 weights with many input rows (prefill). The F32
+// input is split into up to three BF16 parts (x = hi + mid + lo, exact to F32
+// rounding); BF16 weights are exact already, F32 weights are split the same way
+// while packed. Summing the part products with a + b < splits (all of them for
+// BF16 weights; 6 of 9 for F32, the rest are below F32 rounding) in F32 gives
+// the F32 result up to summation order - not a bf16-rounded approximation.
 // GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -90,6 +92,45 @@ EMU_AMX void pack_b(const std::uint16_t* w, std::int64_t out, std::int64_t in, s
         }
 }
 
+// F32 weights: the same layout for each of `splits` BF16 parts of the weights,
+// part-major: dst[part][t][ks][p][n].
+EMU_AMX void pack_b_f32(const float* w, std::int64_t out, std::int64_t in, std::int64_t n0, std::int64_t ks0,
+                        std::int64_t kcn, int splits, std::uint32_t* dst) {
+    const __m512i round_bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    for (int t = 0; t < 2; ++t)
+        for (std::int64_t ks = 0; ks < kcn; ++ks) {
+            const std::int64_t k0 = (ks0 + ks) * kTileK, rem = in - k0;
+            const __mmask16 m_lo = rem >= 16 ? __mmask16(0xffff) : rem <= 0 ? __mmask16(0) : __mmask16((1u << rem) - 1);
+            const __mmask16 m_hi = rem >= 32 ? __mmask16(0xffff) : rem <= 16 ? __mmask16(0) : __mmask16((1u << (rem - 16)) - 1);
+            __m512i r[kMaxSplits][16];
+            for (int n = 0; n < 16; ++n) {
+                const std::int64_t row = n0 + 16 * t + n;
+                __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+                if (row < out) {
+                    a = _mm512_maskz_loadu_ps(m_lo, w + row * in + k0);
+                    b = _mm512_maskz_loadu_ps(m_hi, w + row * in + k0 + 16);
+                }
+                for (int sp = 0; sp < splits; ++sp) {
+                    // Round to nearest even bf16 (weights are finite), keep the remainder.
+                    __m512i ai = _mm512_castps_si512(a), bi = _mm512_castps_si512(b);
+                    __m512i ah = _mm512_srli_epi32(
+                        _mm512_add_epi32(ai, _mm512_add_epi32(round_bias, _mm512_and_si512(_mm512_srli_epi32(ai, 16), one))), 16);
+                    __m512i bh = _mm512_srli_epi32(
+                        _mm512_add_epi32(bi, _mm512_add_epi32(round_bias, _mm512_and_si512(_mm512_srli_epi32(bi, 16), one))), 16);
+                    a = _mm512_sub_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(ah, 16)));
+                    b = _mm512_sub_ps(b, _mm512_castsi512_ps(_mm512_slli_epi32(bh, 16)));
+                    r[sp][n] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(ah)),
+                                                  _mm512_cvtepi32_epi16(bh), 1);
+                }
+            }
+            for (int sp = 0; sp < splits; ++sp) {
+                transpose16(r[sp]);
+                std::uint32_t* d = dst + ((sp * 2 + t) * kcn + ks) * 256;
+                for (int p = 0; p < 16; ++p) _mm512_storeu_si512(d + p * 16, r[sp][p]);
+            }
+        }
+}
+
 }  // namespace
 
 bool amx_available() {
@@ -97,9 +138,10 @@ bool amx_available() {
     return ok;
 }
 
-EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in, const std::uint16_t* w,
-                             std::int64_t out, float* y, int splits) {
+EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
+                        std::int64_t out, float* y, int splits) {
     const int kSplits = std::clamp(splits, 1, kMaxSplits);
+    const int w_splits = w_dtype == DType::F32 ? kSplits : 1;
     const std::int64_t kpad = (in + kTileK - 1) / kTileK * kTileK, ksteps = kpad / kTileK;
     const std::int64_t mpad = (rows + 31) / 32 * 32, npad = (out + 31) / 32 * 32;
     thread_local std::vector<std::uint16_t> planes;
@@ -130,7 +172,9 @@ EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in,
     // Work unit: a group of kGroup 32-column blocks; per k-chunk its packed weights
     // (<= 512 KB) and one 32-row slice of the input planes (<= 192 KB) stay in L2
     // while every block of the group passes over them.
-    constexpr std::int64_t kGroup = 8, kChunk = 32;
+    constexpr std::int64_t kChunk = 32;
+    const std::int64_t kGroup = 8 / w_splits > 0 ? std::max<std::int64_t>(2, 8 / w_splits) : 2;
+    const std::int64_t block_words = w_splits * 2 * kChunk * 256;  // one 32-column block, one k-chunk
     const std::int64_t groups = (npad / 32 + kGroup - 1) / kGroup;
 #pragma omp parallel if (big)
     {
@@ -140,15 +184,21 @@ EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in,
             cfg.rows[t] = 16;
         }
         _tile_loadconfig(&cfg);
-        std::vector<std::uint32_t> packed(std::size_t(kGroup * 2 * kChunk * 256));
+        std::vector<std::uint32_t> packed(std::size_t(kGroup * block_words));
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t g = 0; g < groups; ++g) {
             const std::int64_t n_first = g * kGroup * 32;
             const std::int64_t blocks = std::min(kGroup, (npad - n_first) / 32);
             for (std::int64_t kc0 = 0; kc0 < ksteps; kc0 += kChunk) {
                 const std::int64_t kcn = std::min(kChunk, ksteps - kc0);
-                for (std::int64_t j = 0; j < blocks; ++j)
-                    pack_b(w, out, in, n_first + 32 * j, kc0, kcn, packed.data() + j * 2 * kcn * 256);
+                for (std::int64_t j = 0; j < blocks; ++j) {
+                    if (w_dtype == DType::F32)
+                        pack_b_f32(static_cast<const float*>(w), out, in, n_first + 32 * j, kc0, kcn, w_splits,
+                                   packed.data() + j * block_words);
+                    else
+                        pack_b(static_cast<const std::uint16_t*>(w), out, in, n_first + 32 * j, kc0, kcn,
+                               packed.data() + j * block_words);
+                }
                 for (std::int64_t m0 = 0; m0 < mpad; m0 += 32) {
                     for (std::int64_t j = 0; j < blocks; ++j) {
                         float* c = yt + m0 * ldy + n_first + 32 * j;
@@ -164,12 +214,13 @@ EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in,
                             _tile_loadd(2, c + 16 * ldy, c_stride);
                             _tile_loadd(3, c + 16 * ldy + 16, c_stride);
                         }
-                        const std::uint32_t* b0 = packed.data() + j * 2 * kcn * 256;
-                        const std::uint32_t* b1 = b0 + kcn * 256;
-                        for (std::int64_t ks = 0; ks < kcn; ++ks) {
-                            _tile_loadd(6, b0 + ks * 256, 64);
-                            _tile_loadd(7, b1 + ks * 256, 64);
-                            for (int s = 0; s < kSplits; ++s) {
+                        const std::uint32_t* bj = packed.data() + j * block_words;
+                        for (std::int64_t ks = 0; ks < kcn; ++ks)
+                        for (int sb = 0; sb < w_splits; ++sb) {
+                            const std::uint32_t* b0 = bj + ((sb * 2) * kcn + ks) * 256;
+                            _tile_loadd(6, b0, 64);
+                            _tile_loadd(7, b0 + kcn * 256, 64);
+                            for (int s = 0; s + sb < kSplits; ++s) {
                                 const std::uint16_t* a =
                                     plane_data + ((s * mtiles + m0 / 16) * ksteps + kc0 + ks) * 512;
                                 _tile_loadd(4, a, 64);

@@ -81,6 +81,7 @@ TEST(OpsLinear, PrefillPathsMatchReferenceOnEveryIsa) {
             for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
                 if (!isa_supported(isa)) continue;
                 force_isa(isa);
+                set_amx_for_f32(isa == Isa::Amx);  // F32 through AMX here, through sgemm on Avx512
                 for (std::int64_t threshold : {std::int64_t(1), std::int64_t(1000)}) {
                     set_blas_min_rows(threshold);
                     std::vector<float> y(std::size_t(rows * out));
@@ -91,29 +92,35 @@ TEST(OpsLinear, PrefillPathsMatchReferenceOnEveryIsa) {
                 }
             }
             clear_forced_isa();
+            set_amx_for_f32(false);
         }
     }
     set_blas_min_rows(saved);
 }
 
-TEST(OpsLinear, Bf16InputSplitsTradeExactnessAsDocumented) {
+TEST(OpsLinear, AmxSplitsTradeExactnessAsDocumented) {
     if (!isa_supported(Isa::Amx)) GTEST_SKIP() << "no AMX on this CPU";
-    const std::int64_t rows = 48, in = 300, out = 40;
-    Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 11)).to(DType::BF16);
-    std::vector<float> x = randn(std::size_t(rows * in), 12);
-    std::vector<double> want = reference(x, rows, w);
-    double err[4] = {};
-    for (int splits = 1; splits <= 3; ++splits) {
-        set_bf16_input_splits(splits);
-        std::vector<float> y(std::size_t(rows * out));
-        linear(x.data(), rows, w, y.data());
-        for (std::size_t i = 0; i < y.size(); ++i) err[splits] = std::max(err[splits], std::fabs(y[i] - want[i]));
+    set_amx_for_f32(true);
+    for (DType dt : {DType::BF16, DType::F32}) {
+        SCOPED_TRACE(dtype_name(dt));
+        const std::int64_t rows = 48, in = 300, out = 40;
+        Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 11)).to(dt);
+        std::vector<float> x = randn(std::size_t(rows * in), 12);
+        std::vector<double> want = reference(x, rows, w);
+        double err[4] = {};
+        for (int splits = 1; splits <= 3; ++splits) {
+            set_bf16_input_splits(splits);
+            std::vector<float> y(std::size_t(rows * out));
+            linear(x.data(), rows, w, y.data());
+            for (std::size_t i = 0; i < y.size(); ++i) err[splits] = std::max(err[splits], std::fabs(y[i] - want[i]));
+        }
+        set_bf16_input_splits(3);
+        EXPECT_LT(err[3], 2e-5);
+        EXPECT_LT(err[2], 1e-3);
+        EXPECT_GT(err[1], err[3]);  // one split really rounds the operands
+        EXPECT_LT(err[1], 0.5);
     }
-    set_bf16_input_splits(3);
-    EXPECT_LT(err[3], 2e-5);
-    EXPECT_LT(err[2], 1e-3);
-    EXPECT_GT(err[1], err[3]);  // one split really rounds the inputs
-    EXPECT_LT(err[1], 0.2);
+    set_amx_for_f32(false);
 }
 
 TEST(OpsLinear, Q8BlocksDequantiseAsScaleTimesInt) {

@@ -32,8 +32,14 @@ void weight_rows_to_f32(const void* w, DType w_dtype, std::int64_t in, std::int6
 // many BF16 parts whose products with the weights are summed in F32. 3 (default)
 // reproduces F32 arithmetic; 2 is within ~1e-5 relative; 1 rounds the inputs to
 // BF16 as the official bf16 runtime (and PyTorch's bf16 matmul) do, 3x faster.
+// F32 weights on AMX are split the same way while packed (a + b < splits part
+// products); 3 is again F32-exact. The split count applies to both.
 int bf16_input_splits();
 void set_bf16_input_splits(int splits);
+// F32 weights with many rows: AMX split products, or OpenBLAS sgemm (default;
+// the 6 AMX passes measured about even with it, see docs/lm.md).
+bool amx_for_f32();
+void set_amx_for_f32(bool on);
 
 std::int64_t blas_min_rows();
 void set_blas_min_rows(std::int64_t rows);
