@@ -3,6 +3,8 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <atomic>
 #include <vector>
 
@@ -54,6 +56,36 @@ void linear_rows(Isa isa, const float* x, std::int64_t rows, std::int64_t in, co
                  std::int64_t o_begin, std::int64_t o_end, float* y, std::int64_t ldy) {
     if (!isa_supported(isa)) isa = active_isa();
     stream_rows(pick_kernel(isa, w_dtype), x, rows, in, w, o_begin, o_end, y, ldy);
+}
+
+Tensor quantize_q8_0(const Tensor& w) {
+    check(w.ndim() == 2 && w.dim(1) % 32 == 0, "quantize_q8_0: need a matrix with rows of whole 32-value blocks, got ",
+          shape_str(w.shape()));
+    const std::int64_t out = w.dim(0), in = w.dim(1), blocks_per_row = in / 32;
+    Tensor q = Tensor::zeros(DType::Q8_0, w.shape());
+    std::uint8_t* dst = static_cast<std::uint8_t*>(q.raw_mut());
+#pragma omp parallel
+    {
+        std::vector<float> row(static_cast<std::size_t>(in));
+#pragma omp for schedule(static)
+        for (std::int64_t o = 0; o < out; ++o) {
+            detail::convert_to_f32(w.dtype(), w.raw(), o * in, in, row.data());
+            for (std::int64_t b = 0; b < blocks_per_row; ++b) {
+                const float* x = row.data() + b * 32;
+                float amax = 0.f;
+                for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+                const std::uint16_t d_bits = f32_to_f16(amax / 127.f);
+                const float d = f16_to_f32(d_bits), inv = d > 0 ? 1.f / d : 0.f;
+                std::uint8_t* blk = dst + (o * blocks_per_row + b) * 34;
+                std::memcpy(blk, &d_bits, 2);
+                for (int i = 0; i < 32; ++i) {
+                    long v = std::lround(x[i] * inv);
+                    blk[2 + i] = std::uint8_t(std::int8_t(std::clamp(v, -127L, 127L)));
+                }
+            }
+        }
+    }
+    return q;
 }
 
 void weight_rows_to_f32(const void* w, DType w_dtype, std::int64_t in, std::int64_t row_begin, std::int64_t count,

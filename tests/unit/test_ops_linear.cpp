@@ -145,6 +145,40 @@ TEST(OpsLinear, Q8BlocksDequantiseAsScaleTimesInt) {
     expect_near_all(y, reference(x, 2, wf), in, "q8_0");
 }
 
+TEST(OpsLinear, QuantizedQ8MatchesItsDequantisedValuesOnEveryIsa) {
+    for (std::int64_t in : {32, 96, 320}) {
+        const std::int64_t out = 19;
+        std::vector<float> dense = randn(std::size_t(out * in), unsigned(in + 7));
+        Tensor wf = Tensor::from_f32({out, in}, dense);
+        Tensor wq = quantize_q8_0(wf);
+        ASSERT_EQ(wq.dtype(), DType::Q8_0);
+        std::vector<float> deq(std::size_t(out * in));
+        weight_rows_to_f32(wq.raw(), DType::Q8_0, in, 0, out, deq.data());
+        for (std::int64_t b = 0; b < out * in / 32; ++b) {  // rounding error at most half a step
+            float amax = 0;
+            for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(dense[std::size_t(b * 32 + i)]));
+            for (int i = 0; i < 32; ++i)
+                ASSERT_LE(std::fabs(deq[std::size_t(b * 32 + i)] - dense[std::size_t(b * 32 + i)]), amax / 127 * 0.51f);
+        }
+        for (std::int64_t rows : {1, 2, 5}) {
+            std::vector<float> x = randn(std::size_t(rows * in), unsigned(rows));
+            std::vector<double> ref = reference(x, rows, Tensor::from_f32({out, in}, deq));
+            for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+                if (!isa_supported(isa)) continue;
+                std::vector<float> y(std::size_t(rows * out));
+                linear_rows(isa, x.data(), rows, in, wq.raw(), DType::Q8_0, 0, out, y.data(), out);
+                expect_near_all(y, ref, in, std::string("q8 ") + isa_name(isa));
+            }
+        }
+        // Prefill-sized input: F32 tiles + BLAS.
+        std::vector<float> x = randn(std::size_t(20 * in), 77);
+        std::vector<float> y(std::size_t(20 * out));
+        linear(x.data(), 20, wq, y.data());
+        expect_near_all(y, reference(x, 20, Tensor::from_f32({out, in}, deq)), in, "q8 prefill");
+    }
+    EXPECT_THROW(quantize_q8_0(Tensor::zeros(DType::F32, {2, 33})), Error);
+}
+
 TEST(OpsLinear, RejectsNonMatrixWeights) {
     Tensor w = Tensor::from_f32({4}, {1, 2, 3, 4});
     float x[4] = {}, y[4] = {};

@@ -22,6 +22,10 @@ void linear(const float* x, std::int64_t rows, const Tensor& w, float* y);
 void linear_rows(Isa isa, const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
                  std::int64_t o_begin, std::int64_t o_end, float* y, std::int64_t ldy);
 
+// Q8_0 copy of a float matrix [out, in] (in a multiple of 32): per block of 32
+// values one F16 scale d = max|x| / 127 and round(x / d) as int8.
+Tensor quantize_q8_0(const Tensor& w);
+
 // Rows [row_begin, row_begin + count) of an [out, in] weight converted to F32.
 void weight_rows_to_f32(const void* w, DType w_dtype, std::int64_t in, std::int64_t row_begin, std::int64_t count,
                         float* dst);
