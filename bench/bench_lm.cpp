@@ -3,7 +3,7 @@
 // decode roofline. Prints one JSON object per line for run_lm_bench.sh.
 //
 //   bench_lm --preset small|layer --dtype f32|bf16 [--threads 2] [--prefill 512]
-//            [--decode 16] [--dir DIR] [--bandwidth]
+//            [--decode 16] [--dir DIR] [--bf16-splits 3] [--f32-amx] [--q8] [--bandwidth]
 // The random weights are written to DIR (config.json + model.safetensors) and
 // then memory-mapped back, so the PyTorch script can load the very same ones.
 // GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics.
@@ -26,6 +26,7 @@
 #include "emu/lm/random_init.h"
 #include "emu/lm/transformer.h"
 #include "emu/ops/isa.h"
+#include "emu/ops/linear.h"
 #include "emu/ops/threads.h"
 
 using namespace emu;
@@ -94,6 +95,9 @@ bool flag(int argc, char** argv, const std::string& name) {
 
 int main(int argc, char** argv) try {
     const int threads = std::stoi(arg(argc, argv, "threads", "2"));
+    const int splits = std::stoi(arg(argc, argv, "bf16-splits", "3"));
+    ops::set_bf16_input_splits(splits);
+    if (flag(argc, argv, "f32-amx")) ops::set_amx_for_f32(true);
     ops::set_num_threads(threads);
     if (flag(argc, argv, "bandwidth")) {
         double gbs = read_bandwidth_gbs(std::size_t(1) << 30);
@@ -117,6 +121,8 @@ int main(int argc, char** argv) try {
         std::ofstream(dir + "/config.json") << cfg.to_json().dump(2);
     }
     lm::Transformer model = lm::Transformer::load(dir);
+    const bool q8 = flag(argc, argv, "q8");
+    if (q8) model.quantize_q8_0();
     const double weight_bytes = double(model.weights().matrix_bytes());
 
     std::vector<std::int32_t> ids(std::size_t(prefill + decode));
@@ -175,11 +181,14 @@ int main(int argc, char** argv) try {
     const double pair_s = median(steps);
 
     std::printf(
-        "{\"what\": \"emu\", \"preset\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"isa\": \"%s\", "
+        "{\"what\": \"emu\", \"preset\": \"%s\", \"dtype\": \"%s%s\", \"bf16_splits\": %d, \"threads\": %d, \"isa\": \"%s\", "
         "\"params\": %.0f, \"weight_bytes\": %.0f, \"kv_cache_bytes\": %llu, \"prefill_tokens\": %lld, "
         "\"prefill_tok_s\": %.2f, \"decode_tok_s\": %.3f, \"cfg_pair_step_s\": %.4f, \"decode_step_s\": %.4f}\n",
-        preset_name.c_str(), dtype_name.c_str(), threads, ops::isa_name(ops::active_isa()),
-        weight_bytes / (dt == DType::F32 ? 4 : 2), weight_bytes, (unsigned long long)cache.bytes(),
+        preset_name.c_str(), dtype_name.c_str(), q8 ? "->q8_0" : "", splits, threads, ops::isa_name(ops::active_isa()),
+        double(cfg.num_hidden_layers) * double(cfg.q_dim() * cfg.hidden_size * 2 + cfg.kv_dim() * cfg.hidden_size * 2 +
+                                                3 * cfg.intermediate_size * cfg.hidden_size) +
+            double(cfg.vocab_size * cfg.hidden_size),
+        weight_bytes, (unsigned long long)cache.bytes(),
         (long long)prefill, double(prefill) / prefill_s, 1.0 / decode_s, pair_s, decode_s);
     return 0;
 } catch (const std::exception& e) {

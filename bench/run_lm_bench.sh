@@ -11,6 +11,9 @@ PRESETS=${PRESETS:-"small layer"}; DTYPES=${DTYPES:-"f32 bf16"}; WORK=${WORK:-/t
 # Both sides use libgomp; on a shared machine spinning threads lose their core to
 # other processes, so both wait passively (same setting for emu and torch).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# Debian's torch links libblas.so.3 (BLAS_INFO=generic): put OpenBLAS (openmp) first
+# whatever update-alternatives selects, instead of the slow reference BLAS.
+TORCH_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
 cmake --build "$BUILD" -j2 --target bench_lm >/dev/null
 OUT=$(mktemp)
 "$BUILD/bench_lm" --bandwidth --threads "$THREADS" | tee -a "$OUT"
@@ -18,8 +21,12 @@ for p in $PRESETS; do
   for d in $DTYPES; do
     dir="$WORK/$p-$d"
     "$BUILD/bench_lm" --preset "$p" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" --decode "$DECODE" \
-      --dir "$dir" | sed "s/^{/{\"preset\": \"$p\", /" | tee -a "$OUT"
-    /usr/bin/python3 bench/lm_torch_ref.py --dir "$dir" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" \
+      --dir "$dir" | tee -a "$OUT"
+    if [ "$d" = bf16 ]; then  # also the official runtime's precision: inputs rounded to bf16
+      "$BUILD/bench_lm" --preset "$p" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" --decode "$DECODE" \
+        --dir "$dir" --bf16-splits 1 | tee -a "$OUT"
+    fi
+    LD_LIBRARY_PATH=$TORCH_BLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} /usr/bin/python3 bench/lm_torch_ref.py --dir "$dir" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" \
       --decode "$DECODE" | sed "s/^{/{\"preset\": \"$p\", /" | tee -a "$OUT"
   done
 done
@@ -28,12 +35,13 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 bw = next(r["read_gb_s"] for r in rows if r["what"] == "bandwidth")
 print(f"\nmemory read bandwidth: {bw:.1f} GB/s")
-print(f"| model | dtype | emu prefill tok/s | torch prefill tok/s | x | emu decode tok/s | torch decode tok/s | x | CFG pair step / single step | decode vs roofline |")
+print(f"| model | dtype (emu precision) | emu prefill tok/s | torch prefill tok/s | x | emu decode tok/s | torch decode tok/s | x | CFG pair step / single step | decode vs roofline |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for e in (r for r in rows if r["what"] == "emu"):
     t = next(r for r in rows if r["what"] == "torch" and r["preset"] == e["preset"] and r["dtype"] == e["dtype"])
     roof = bw * 1e9 / e["weight_bytes"]  # tokens/s if every weight byte is read once per token at full bandwidth
-    print(f"| {e['preset']} | {e['dtype']} | {e['prefill_tok_s']:.1f} | {t['prefill_tok_s']:.1f} | "
+    prec = "" if e["dtype"] == "f32" else (" (exact)" if e["bf16_splits"] == 3 else f" ({e['bf16_splits']}-part bf16 inputs)")
+    print(f"| {e['preset']} | {e['dtype']}{prec} | {e['prefill_tok_s']:.1f} | {t['prefill_tok_s']:.1f} | "
           f"{e['prefill_tok_s'] / t['prefill_tok_s']:.2f} | {e['decode_tok_s']:.2f} | {t['decode_tok_s']:.2f} | "
           f"{e['decode_tok_s'] / t['decode_tok_s']:.2f} | {e['cfg_pair_step_s'] / e['decode_step_s']:.2f} | "
           f"{100 * e['decode_tok_s'] / roof:.0f}% of {roof:.2f} |")

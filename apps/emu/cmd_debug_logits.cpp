@@ -10,15 +10,19 @@
 #include "emu/io/safetensors.h"
 #include "emu/lm/transformer.h"
 #include "emu/ops/isa.h"
+#include "emu/ops/linear.h"
 #include "emu/ops/threads.h"
 
 namespace emu::cli {
 namespace {
 
 int run_debug_logits(const std::vector<std::string>& argv) {
-    Args args(argv, {"model", "ids", "out", "threads"}, {"decode"});
+    Args args(argv, {"model", "ids", "out", "threads", "bf16-splits"}, {"decode", "q8"});
     const std::string model_dir = args.require("model"), out = args.require("out");
     ops::set_num_threads(int(args.get_int("threads", 0)));
+    const long long splits = args.get_int("bf16-splits", 3);
+    check(splits >= 1 && splits <= 3, "--bf16-splits must be 1, 2 or 3");
+    ops::set_bf16_input_splits(int(splits));
     std::vector<std::int32_t> ids;
     for (long long v : parse_int_list(args.require("ids"))) {
         check(v >= 0 && v <= 0x7fffffff, "--ids: token id ", v, " is out of range");
@@ -27,6 +31,7 @@ int run_debug_logits(const std::vector<std::string>& argv) {
     check(!ids.empty(), "--ids: give at least one token id");
 
     lm::Transformer model = lm::Transformer::load(model_dir);
+    if (args.has("q8")) model.quantize_q8_0();
     const std::int64_t T = std::int64_t(ids.size()), V = model.config().vocab_size;
     lm::KvCache cache = model.new_cache(T);
     std::fprintf(stderr, "model: %lld layers, hidden %lld, vocab %lld; kv cache %.1f MiB for %lld positions; %s, %d threads\n",
@@ -52,7 +57,8 @@ int run_debug_logits(const std::vector<std::string>& argv) {
 }
 
 Register reg{"debug logits",
-             "--model DIR --ids 1,2,3 [--decode] [--threads N] --out FILE.safetensors  write the LM's logits F32 [T,V]",
+             "--model DIR --ids 1,2,3 [--decode] [--threads N] [--bf16-splits 3] [--q8] --out FILE.safetensors  write the LM's "
+             "logits F32 [T,V]",
              run_debug_logits};
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "emu/lm/weights.h"
 
 #include "emu/core/error.h"
+#include "emu/ops/linear.h"
 
 namespace emu::lm {
 namespace {
@@ -90,6 +91,32 @@ Weights Weights::load(const Config& cfg, const std::map<std::string, Tensor>& te
             return it == tensors.end() ? nullptr : &it->second;
         },
         "weights");
+}
+
+void Weights::quantize_q8_0() {
+    auto q = [](Tensor& t, const std::string& name) {
+        check(t.dim(1) % 32 == 0, "quantize: ", name, " has rows of ", t.dim(1),
+              " values, not a multiple of the Q8_0 block (32)");
+        t = ops::quantize_q8_0(t);
+    };
+    // Validate every shape first so a failure leaves the weights unchanged.
+    for (std::size_t i = 0; i < layers.size(); ++i)
+        for (const Tensor* t : {&layers[i].q_proj, &layers[i].o_proj, &layers[i].down_proj})
+            check(t->dim(1) % 32 == 0, "quantize: layer ", i, " has a matrix with rows of ", t->dim(1),
+                  " values, not a multiple of the Q8_0 block (32)");
+    check(lm_head.dim(1) % 32 == 0, "quantize: lm_head has rows of ", lm_head.dim(1), " values, not a multiple of 32");
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        LayerWeights& l = layers[i];
+        const std::string p = "model.layers." + std::to_string(i) + ".";
+        q(l.q_proj, p + "self_attn.q_proj.weight");
+        q(l.k_proj, p + "self_attn.k_proj.weight");
+        q(l.v_proj, p + "self_attn.v_proj.weight");
+        q(l.o_proj, p + "self_attn.o_proj.weight");
+        q(l.gate_proj, p + "mlp.gate_proj.weight");
+        q(l.up_proj, p + "mlp.up_proj.weight");
+        q(l.down_proj, p + "mlp.down_proj.weight");
+    }
+    q(lm_head, "lm_head.weight");
 }
 
 std::uint64_t Weights::matrix_bytes() const {

@@ -1,5 +1,7 @@
 #include "emu/ops/attention.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -7,11 +9,56 @@
 #include "emu/ops/softmax.h"
 
 namespace emu::ops {
+namespace {
+
+// Many queries (prefill): per query head, scores = Q K^T and out = P V as two
+// BLAS products over the covering slot range, masking rows to their own ranges.
+void attention_blas(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
+                    const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
+                    float* out, std::int64_t ldo) {
+    const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads;
+    std::int64_t lo = kv_begin[0], hi = kv_end[0];
+    for (std::int64_t i = 1; i < queries; ++i) {
+        lo = std::min<std::int64_t>(lo, kv_begin[i]);
+        hi = std::max<std::int64_t>(hi, kv_end[i]);
+    }
+    const std::int64_t span = std::max<std::int64_t>(hi - lo, 1);
+    const float scale_div = float(std::sqrt(double(hd)));
+#pragma omp parallel if (queries * span * hd * d.heads > (std::int64_t(1) << 20))
+    {
+        std::vector<float> scores(std::size_t(queries * span));
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t h = 0; h < d.heads; ++h) {
+            const float* kh = k + (h / group) * capacity * hd + lo * hd;
+            const float* vh = v + (h / group) * capacity * hd + lo * hd;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(queries), int(span), int(hd), 1.f, q + h * hd,
+                        int(ldq), kh, int(hd), 0.f, scores.data(), int(span));
+            for (std::int64_t i = 0; i < queries; ++i) {
+                float* row = scores.data() + i * span;
+                const std::int64_t b = kv_begin[i] - lo, e = kv_end[i] - lo;
+                for (std::int64_t j = 0; j < b; ++j) row[j] = 0.f;
+                for (std::int64_t j = std::max<std::int64_t>(e, 0); j < span; ++j) row[j] = 0.f;
+                if (e <= b) continue;
+                for (std::int64_t j = b; j < e; ++j) row[j] /= scale_div;
+                softmax_inplace(row + b, e - b);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(queries), int(hd), int(span), 1.f,
+                        scores.data(), int(span), vh, int(hd), 0.f, out + h * hd, int(ldo));
+        }
+    }
+}
+
+}  // namespace
 
 void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
                const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
                float* out, std::int64_t ldo) {
+    if (queries <= 0) return;
     const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads;
+    if (queries >= 16) {
+        attention_blas(d, q, queries, ldq, k, v, capacity, kv_begin, kv_end, out, ldo);
+        return;
+    }
     const float scale_div = float(std::sqrt(double(hd)));
     const std::int64_t items = queries * d.heads;
     std::int64_t work = 0;

@@ -1,7 +1,12 @@
-// AMX path for BF16 weights with many input rows (prefill). The F32 input is
-// split into three BF16 planes (x = hi + mid + lo, exact to F32 rounding), so
-// the tile products with the exactly-BF16 weights, accumulated in F32, give the
-// F32 result up to summation order - not a bf16-rounded approximation.
+// AMX path for BF16 and F32 weights with many input rows (prefill). The F32
+// input is split into up to three BF16 parts (x = hi + mid + lo, exact to F32
+// rounding); BF16 weights are exact already, F32 weights are split the same way
+// while packed. Summing the part products with a + b < splits (all of them for
+// BF16 weights; 6 of 9 for F32, the rest are below F32 rounding) in F32 gives
+// the F32 result up to summation order - not a bf16-rounded approximation.
+// GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,7 +24,7 @@
 namespace emu::ops::detail {
 namespace {
 
-constexpr int kSplits = 3;
+constexpr int kMaxSplits = 3;
 constexpr std::int64_t kTileK = 32;  // bf16 values per tile row (64 bytes)
 
 struct TileConfig {
@@ -42,20 +47,86 @@ bool detect_amx() {
 #endif
 }
 
-// Packs weight rows [n0, n0+32) x all K into two VNNI B-tile streams:
-// dst[t][ks][p][n] = 32-bit pair (W[n0+16t+n][32ks+2p], W[..][32ks+2p+1]), zero padded.
-void pack_b(const std::uint16_t* w, std::int64_t out, std::int64_t in, std::int64_t n0, std::int64_t ksteps,
-            std::uint16_t* dst) {
-    std::memset(dst, 0, std::size_t(2 * ksteps * 512) * sizeof(std::uint16_t));
+// In-register transpose of a 16x16 block of 32-bit words.
+EMU_AMX inline void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < 4; ++i) {
+            t[8 * h + i] = _mm512_shuffle_i32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
+            t[8 * h + 4 + i] = _mm512_shuffle_i32x4(u[8 * h + i], u[8 * h + 4 + i], 0xdd);
+        }
+    for (int i = 0; i < 8; ++i) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0xdd);
+    }
+}
+
+// Packs weight rows [n0, n0+32) x k-steps [ks0, ks0+kcn) into two VNNI B-tile
+// streams of 32-bit words: dst[t][ks][p][n] = (W[n0+16t+n][32ks+2p], W[..][32ks+2p+1]),
+// zero padded past the matrix. Row n's 16 words of a k-step become column n of
+// the tile, so each 16x16 word block is a transpose.
+EMU_AMX void pack_b(const std::uint16_t* w, std::int64_t out, std::int64_t in, std::int64_t n0, std::int64_t ks0,
+                    std::int64_t kcn, std::uint32_t* dst) {
     for (int t = 0; t < 2; ++t)
-        for (int n = 0; n < 16; ++n) {
-            const std::int64_t row = n0 + 16 * t + n;
-            if (row >= out) continue;
-            const std::uint16_t* src = w + row * in;
-            std::uint16_t* base = dst + std::int64_t(t) * ksteps * 512 + 2 * n;
-            for (std::int64_t k = 0; k < in; ++k) {
-                const std::int64_t ks = k / kTileK, p = (k % kTileK) / 2;
-                base[ks * 512 + p * 32 + (k & 1)] = src[k];
+        for (std::int64_t ks = 0; ks < kcn; ++ks) {
+            const std::int64_t k0 = (ks0 + ks) * kTileK, rem = in - k0;
+            const __mmask32 mask = rem >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << rem) - 1);
+            __m512i r[16];
+            for (int n = 0; n < 16; ++n) {
+                const std::int64_t row = n0 + 16 * t + n;
+                r[n] = row < out ? _mm512_maskz_loadu_epi16(mask, w + row * in + k0) : _mm512_setzero_si512();
+            }
+            transpose16(r);
+            std::uint32_t* d = dst + (t * kcn + ks) * 256;
+            for (int p = 0; p < 16; ++p) _mm512_storeu_si512(d + p * 16, r[p]);
+        }
+}
+
+// F32 weights: the same layout for each of `splits` BF16 parts of the weights,
+// part-major: dst[part][t][ks][p][n].
+EMU_AMX void pack_b_f32(const float* w, std::int64_t out, std::int64_t in, std::int64_t n0, std::int64_t ks0,
+                        std::int64_t kcn, int splits, std::uint32_t* dst) {
+    const __m512i round_bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    for (int t = 0; t < 2; ++t)
+        for (std::int64_t ks = 0; ks < kcn; ++ks) {
+            const std::int64_t k0 = (ks0 + ks) * kTileK, rem = in - k0;
+            const __mmask16 m_lo = rem >= 16 ? __mmask16(0xffff) : rem <= 0 ? __mmask16(0) : __mmask16((1u << rem) - 1);
+            const __mmask16 m_hi = rem >= 32 ? __mmask16(0xffff) : rem <= 16 ? __mmask16(0) : __mmask16((1u << (rem - 16)) - 1);
+            __m512i r[kMaxSplits][16];
+            for (int n = 0; n < 16; ++n) {
+                const std::int64_t row = n0 + 16 * t + n;
+                __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+                if (row < out) {
+                    a = _mm512_maskz_loadu_ps(m_lo, w + row * in + k0);
+                    b = _mm512_maskz_loadu_ps(m_hi, w + row * in + k0 + 16);
+                }
+                for (int sp = 0; sp < splits; ++sp) {
+                    // Round to nearest even bf16 (weights are finite), keep the remainder.
+                    __m512i ai = _mm512_castps_si512(a), bi = _mm512_castps_si512(b);
+                    __m512i ah = _mm512_srli_epi32(
+                        _mm512_add_epi32(ai, _mm512_add_epi32(round_bias, _mm512_and_si512(_mm512_srli_epi32(ai, 16), one))), 16);
+                    __m512i bh = _mm512_srli_epi32(
+                        _mm512_add_epi32(bi, _mm512_add_epi32(round_bias, _mm512_and_si512(_mm512_srli_epi32(bi, 16), one))), 16);
+                    a = _mm512_sub_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(ah, 16)));
+                    b = _mm512_sub_ps(b, _mm512_castsi512_ps(_mm512_slli_epi32(bh, 16)));
+                    r[sp][n] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(ah)),
+                                                  _mm512_cvtepi32_epi16(bh), 1);
+                }
+            }
+            for (int sp = 0; sp < splits; ++sp) {
+                transpose16(r[sp]);
+                std::uint32_t* d = dst + ((sp * 2 + t) * kcn + ks) * 256;
+                for (int p = 0; p < 16; ++p) _mm512_storeu_si512(d + p * 16, r[sp][p]);
             }
         }
 }
@@ -67,27 +138,45 @@ bool amx_available() {
     return ok;
 }
 
-EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in, const std::uint16_t* w,
-                             std::int64_t out, float* y) {
+EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
+                        std::int64_t out, float* y, int splits) {
+    const int kSplits = std::clamp(splits, 1, kMaxSplits);
+    const int w_splits = w_dtype == DType::F32 ? kSplits : 1;
     const std::int64_t kpad = (in + kTileK - 1) / kTileK * kTileK, ksteps = kpad / kTileK;
-    const std::int64_t mpad = (rows + 31) / 32 * 32;
+    const std::int64_t mpad = (rows + 31) / 32 * 32, npad = (out + 31) / 32 * 32;
     thread_local std::vector<std::uint16_t> planes;
+    thread_local std::vector<float> padded_out;
+    // Planes are stored tile by tile (16 rows x 32 values = 1 KB contiguous): row
+    // strides of whole matrix rows alias in L1 and cross pages on every tile row.
+    const std::int64_t mtiles = mpad / 16;
     planes.assign(std::size_t(kSplits * mpad * kpad), 0);
-    // thread_local names resolve per thread inside the parallel regions: use a plain pointer.
+    // thread_local names resolve per thread inside the parallel regions: use plain pointers.
     std::uint16_t* const plane_data = planes.data();
-#pragma omp parallel for schedule(static)
+    const bool big = rows * in * out > (std::int64_t(1) << 22);  // else one thread: regions cost more
+#pragma omp parallel for schedule(static) if (big)
     for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t k = 0; k < in; ++k) {
             float rest = x[r * in + k];
             for (int s = 0; s < kSplits; ++s) {
                 std::uint16_t h = f32_to_bf16(rest);
-                plane_data[(s * mpad + r) * kpad + k] = h;
+                plane_data[((s * mtiles + r / 16) * ksteps + k / kTileK) * 512 + (r % 16) * kTileK + k % kTileK] = h;
                 rest -= bf16_to_f32(h);
             }
         }
-    const std::int64_t nblocks = (out + 31) / 32;
-    const std::int64_t a_stride = kpad * 2;  // bytes between A tile rows
-#pragma omp parallel
+    // Tiles accumulate straight into y when it is whole tiles, else into a padded copy.
+    const bool direct = rows == mpad && out == npad;
+    if (!direct) padded_out.resize(std::size_t(mpad * npad));
+    float* const yt = direct ? y : padded_out.data();
+    const std::int64_t ldy = direct ? out : npad;
+
+    // Work unit: a group of kGroup 32-column blocks; per k-chunk its packed weights
+    // (<= 512 KB) and one 32-row slice of the input planes (<= 192 KB) stay in L2
+    // while every block of the group passes over them.
+    constexpr std::int64_t kChunk = 32;
+    const std::int64_t kGroup = 8 / w_splits > 0 ? std::max<std::int64_t>(2, 8 / w_splits) : 2;
+    const std::int64_t block_words = w_splits * 2 * kChunk * 256;  // one 32-column block, one k-chunk
+    const std::int64_t groups = (npad / 32 + kGroup - 1) / kGroup;
+#pragma omp parallel if (big)
     {
         TileConfig cfg;
         for (int t = 0; t < 8; ++t) {
@@ -95,45 +184,67 @@ EMU_AMX void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in,
             cfg.rows[t] = 16;
         }
         _tile_loadconfig(&cfg);
-        std::vector<std::uint16_t> packed(std::size_t(2 * ksteps * 512));
-        alignas(64) float cbuf[4][256];
-#pragma omp for schedule(static)
-        for (std::int64_t nb = 0; nb < nblocks; ++nb) {
-            const std::int64_t n0 = nb * 32;
-            pack_b(w, out, in, n0, ksteps, packed.data());
-            const std::uint16_t* b0 = packed.data();
-            const std::uint16_t* b1 = packed.data() + ksteps * 512;
-            for (std::int64_t m0 = 0; m0 < rows; m0 += 32) {
-                _tile_zero(0);
-                _tile_zero(1);
-                _tile_zero(2);
-                _tile_zero(3);
-                for (std::int64_t ks = 0; ks < ksteps; ++ks) {
-                    _tile_loadd(6, b0 + ks * 512, 64);
-                    _tile_loadd(7, b1 + ks * 512, 64);
-                    for (int s = 0; s < kSplits; ++s) {
-                        const std::uint16_t* a = plane_data + (s * mpad + m0) * kpad + ks * kTileK;
-                        _tile_loadd(4, a, a_stride);
-                        _tile_loadd(5, a + 16 * kpad, a_stride);
-                        _tile_dpbf16ps(0, 4, 6);
-                        _tile_dpbf16ps(1, 4, 7);
-                        _tile_dpbf16ps(2, 5, 6);
-                        _tile_dpbf16ps(3, 5, 7);
-                    }
+        std::vector<std::uint32_t> packed(std::size_t(kGroup * block_words));
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t g = 0; g < groups; ++g) {
+            const std::int64_t n_first = g * kGroup * 32;
+            const std::int64_t blocks = std::min(kGroup, (npad - n_first) / 32);
+            for (std::int64_t kc0 = 0; kc0 < ksteps; kc0 += kChunk) {
+                const std::int64_t kcn = std::min(kChunk, ksteps - kc0);
+                for (std::int64_t j = 0; j < blocks; ++j) {
+                    if (w_dtype == DType::F32)
+                        pack_b_f32(static_cast<const float*>(w), out, in, n_first + 32 * j, kc0, kcn, w_splits,
+                                   packed.data() + j * block_words);
+                    else
+                        pack_b(static_cast<const std::uint16_t*>(w), out, in, n_first + 32 * j, kc0, kcn,
+                               packed.data() + j * block_words);
                 }
-                _tile_stored(0, cbuf[0], 64);
-                _tile_stored(1, cbuf[1], 64);
-                _tile_stored(2, cbuf[2], 64);
-                _tile_stored(3, cbuf[3], 64);
-                for (int q = 0; q < 4; ++q) {
-                    const std::int64_t mr = m0 + (q / 2) * 16, nc = n0 + (q % 2) * 16;
-                    const std::int64_t mn = std::min<std::int64_t>(16, rows - mr), nn = std::min<std::int64_t>(16, out - nc);
-                    for (std::int64_t i = 0; i < mn; ++i)
-                        for (std::int64_t j = 0; j < nn; ++j) y[(mr + i) * out + nc + j] = cbuf[q][i * 16 + j];
+                for (std::int64_t m0 = 0; m0 < mpad; m0 += 32) {
+                    for (std::int64_t j = 0; j < blocks; ++j) {
+                        float* c = yt + m0 * ldy + n_first + 32 * j;
+                        const std::int64_t c_stride = ldy * 4;
+                        if (kc0 == 0) {
+                            _tile_zero(0);
+                            _tile_zero(1);
+                            _tile_zero(2);
+                            _tile_zero(3);
+                        } else {
+                            _tile_loadd(0, c, c_stride);
+                            _tile_loadd(1, c + 16, c_stride);
+                            _tile_loadd(2, c + 16 * ldy, c_stride);
+                            _tile_loadd(3, c + 16 * ldy + 16, c_stride);
+                        }
+                        const std::uint32_t* bj = packed.data() + j * block_words;
+                        for (std::int64_t ks = 0; ks < kcn; ++ks)
+                        for (int sb = 0; sb < w_splits; ++sb) {
+                            const std::uint32_t* b0 = bj + ((sb * 2) * kcn + ks) * 256;
+                            _tile_loadd(6, b0, 64);
+                            _tile_loadd(7, b0 + kcn * 256, 64);
+                            for (int s = 0; s + sb < kSplits; ++s) {
+                                const std::uint16_t* a =
+                                    plane_data + ((s * mtiles + m0 / 16) * ksteps + kc0 + ks) * 512;
+                                _tile_loadd(4, a, 64);
+                                _tile_loadd(5, a + ksteps * 512, 64);
+                                _tile_dpbf16ps(0, 4, 6);
+                                _tile_dpbf16ps(1, 4, 7);
+                                _tile_dpbf16ps(2, 5, 6);
+                                _tile_dpbf16ps(3, 5, 7);
+                            }
+                        }
+                        _tile_stored(0, c, c_stride);
+                        _tile_stored(1, c + 16, c_stride);
+                        _tile_stored(2, c + 16 * ldy, c_stride);
+                        _tile_stored(3, c + 16 * ldy + 16, c_stride);
+                    }
                 }
             }
         }
         _tile_release();
+    }
+    if (!direct) {
+#pragma omp parallel for schedule(static) if (big)
+        for (std::int64_t r = 0; r < rows; ++r)
+            std::memcpy(y + r * out, yt + r * npad, std::size_t(out) * sizeof(float));
     }
 }
 

@@ -5,6 +5,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "linear_kernels.h"
 
 #define EMU_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
@@ -74,6 +76,45 @@ EMU_AVX512 void rows_kernel(const float* x, std::int64_t rows, std::int64_t in, 
     }
 }
 
+// Q8_0: per 32-value block, int8 widened to F32 and scaled by the block's F16
+// scale (exact in F32), then the same FMAs as the float kernels.
+template <int R>
+EMU_AVX512 void q8_rows_fixed(const float* x, std::int64_t in, const void* w, std::int64_t o0, std::int64_t o1,
+                              float* y, std::int64_t ldy) {
+    const std::int64_t blocks = in / 32;
+    const std::uint8_t* base = static_cast<const std::uint8_t*>(w);
+    for (std::int64_t o = o0; o < o1; ++o) {
+        const std::uint8_t* row = base + o * blocks * 34;
+        __m512 a0[R], a1[R];
+        for (int r = 0; r < R; ++r) a0[r] = a1[r] = _mm512_setzero_ps();
+        for (std::int64_t b = 0; b < blocks; ++b) {
+            const std::uint8_t* blk = row + b * 34;
+            std::uint16_t d_bits;
+            std::memcpy(&d_bits, blk, 2);
+            const __m512 d = _mm512_set1_ps(f16_to_f32(d_bits));
+            const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+            const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18));
+            const __m512 w0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)));
+            const __m512 w1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
+            for (int r = 0; r < R; ++r) {
+                a0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + r * in + b * 32), a0[r]);
+                a1[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + r * in + b * 32 + 16), a1[r]);
+            }
+        }
+        for (int r = 0; r < R; ++r) y[r * ldy + o] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r]));
+    }
+}
+
+EMU_AVX512 void q8_rows_kernel(const float* x, std::int64_t rows, std::int64_t in, const void* w, std::int64_t o0,
+                               std::int64_t o1, float* y, std::int64_t ldy) {
+    switch (rows) {
+        case 1: q8_rows_fixed<1>(x, in, w, o0, o1, y, ldy); break;
+        case 2: q8_rows_fixed<2>(x, in, w, o0, o1, y, ldy); break;
+        case 3: q8_rows_fixed<3>(x, in, w, o0, o1, y, ldy); break;
+        default: q8_rows_fixed<4>(x, in, w, o0, o1, y, ldy); break;
+    }
+}
+
 }  // namespace
 
 RowsKernel avx512_kernel(DType t) {
@@ -81,6 +122,7 @@ RowsKernel avx512_kernel(DType t) {
         case DType::F32: return rows_kernel<DType::F32>;
         case DType::BF16: return rows_kernel<DType::BF16>;
         case DType::F16: return rows_kernel<DType::F16>;
+        case DType::Q8_0: return q8_rows_kernel;
         default: return nullptr;
     }
 }

@@ -18,9 +18,10 @@ RowsKernel avx512_kernel(DType t);
 
 // AMX (tiles + bf16): usable when the CPU has it and the OS granted the tile state.
 bool amx_available();
-// y[rows, out] = x . W^T for BF16 W [out, in], F32-exact (see linear_amx.cpp).
-void amx_linear_bf16(const float* x, std::int64_t rows, std::int64_t in, const std::uint16_t* w, std::int64_t out,
-                     float* y);
+// y[rows, out] = x . W^T for BF16 or F32 W [out, in], the operands split into
+// `splits` BF16 parts (3: F32-exact; see linear_amx.cpp).
+void amx_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype, std::int64_t out,
+                float* y, int splits);
 
 // Elements [offset, offset + n) of a flat weight as F32 (Q8_0: whole blocks).
 void convert_to_f32(DType t, const void* w, std::int64_t offset, std::int64_t n, float* dst);

@@ -9,6 +9,7 @@ void softmax_inplace(float* x, std::int64_t n) {
     float m = x[0];
     for (std::int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
     float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
     for (std::int64_t i = 0; i < n; ++i) {
         x[i] = std::exp(x[i] - m);
         sum += x[i];

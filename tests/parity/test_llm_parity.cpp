@@ -39,7 +39,7 @@ LoadedCase load_case(const test::FixtureCase& c) {
     for (std::uint64_t i = 0; i < ids.numel(); ++i) lc.ids.push_back(std::int32_t(ids.item(i)));
     const auto& tol = c.info.at("tolerances");
     lc.logits_tol = tol.at("logits_max_abs").get<double>();
-    lc.hidden_tol = tol.at("hidden_states_max_abs").get<double>();
+    lc.hidden_tol = tol.value("hidden_states_max_abs", lc.logits_tol);
     lc.argmax = tol.value("argmax_must_match", false);
     return lc;
 }
@@ -149,6 +149,10 @@ TEST_F(LlmParity, DecodeTokenByTokenEveryIsa) {
 TEST_F(LlmParity, ChunkedAsInCase) {
     for (auto& c : *cases_) {
         SCOPED_TRACE(c.info.name);
+        if (!c.info.info.contains("chunks")) {
+            std::printf("  %s: no chunks in case.json, chunked_logits not checked\n", c.info.name.c_str());
+            continue;
+        }
         std::vector<std::int64_t> chunks = c.info.info.at("chunks").get<std::vector<std::int64_t>>();
         std::int64_t total = 0;
         for (auto n : chunks) total += n;

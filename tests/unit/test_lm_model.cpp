@@ -187,6 +187,39 @@ TEST(LmModel, BlockPatternPositionsMqaTiedLinearRopeMatchReference) {
     }
 }
 
+TEST(LmModel, Q8QuantisedModelStaysCloseAndReadsFewerBytes) {
+    Config c = small_config();
+    c.hidden_size = 64;  // rows of whole Q8_0 blocks everywhere (H*hd = 64, I = 96)
+    c.intermediate_size = 96;
+    c.tie_word_embeddings = false;
+    auto w = random_weights(c, DType::BF16, 9);
+    Transformer exact(c, Weights::load(c, w)), quant(c, Weights::load(c, w));
+    quant.quantize_q8_0();
+    EXPECT_LT(quant.weights().matrix_bytes(), exact.weights().matrix_bytes() * 0.6);
+    std::vector<std::int32_t> ids = {1, 50, 3, 99, 7, 12};
+    for (bool decode : {false, true}) {
+        KvCache ce = exact.new_cache(6), cq = quant.new_cache(6);
+        std::vector<float> le, lq;
+        for (std::size_t i = 0; i < ids.size(); i += decode ? 1 : ids.size()) {
+            std::size_t n = decode ? 1 : ids.size();
+            auto a = exact.logits(ce, std::span(ids).subspan(i, n)).f32_values();
+            auto b = quant.logits(cq, std::span(ids).subspan(i, n)).f32_values();
+            le.insert(le.end(), a.begin(), a.end());
+            lq.insert(lq.end(), b.begin(), b.end());
+        }
+        double scale = 0, diff = 0;
+        for (std::size_t i = 0; i < le.size(); ++i) {
+            scale = std::max(scale, double(std::fabs(le[i])));
+            diff = std::max(diff, double(std::fabs(le[i] - lq[i])));
+        }
+        EXPECT_GT(diff, 0.0);  // really quantised
+        EXPECT_LT(diff, 0.05 * std::max(1.0, scale)) << (decode ? "decode" : "prefill");
+    }
+    Config odd = small_config();  // hidden 40: not whole blocks
+    Transformer bad(odd, Weights::load(odd, random_weights(odd, DType::F32, 1)));
+    EXPECT_NE(expect_error([&] { bad.quantize_q8_0(); }).find("multiple of"), std::string::npos);
+}
+
 TEST(LmModel, ConfigErrorsNameTheProblem) {
     nlohmann::json base = small_config().to_json();
     auto with = [&](const char* key, nlohmann::json v) {

@@ -74,13 +74,14 @@ TEST(OpsLinear, PrefillPathsMatchReferenceOnEveryIsa) {
     const std::int64_t saved = blas_min_rows();
     for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
         for (auto [rows, in, out] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{20, 70, 45}, {33, 100, 70},
-                                     {64, 64, 32}, {17, 1, 5}}) {
+                                     {64, 64, 32}, {17, 1, 5}, {3, 300, 1100}}) {
             Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 5)).to(dt);
             std::vector<float> x = randn(std::size_t(rows * in), 6);
             std::vector<double> want = reference(x, rows, w);
             for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
                 if (!isa_supported(isa)) continue;
                 force_isa(isa);
+                set_amx_for_f32(isa == Isa::Amx);  // F32 through AMX here, through sgemm on Avx512
                 for (std::int64_t threshold : {std::int64_t(1), std::int64_t(1000)}) {
                     set_blas_min_rows(threshold);
                     std::vector<float> y(std::size_t(rows * out));
@@ -91,9 +92,35 @@ TEST(OpsLinear, PrefillPathsMatchReferenceOnEveryIsa) {
                 }
             }
             clear_forced_isa();
+            set_amx_for_f32(false);
         }
     }
     set_blas_min_rows(saved);
+}
+
+TEST(OpsLinear, AmxSplitsTradeExactnessAsDocumented) {
+    if (!isa_supported(Isa::Amx)) GTEST_SKIP() << "no AMX on this CPU";
+    set_amx_for_f32(true);
+    for (DType dt : {DType::BF16, DType::F32}) {
+        SCOPED_TRACE(dtype_name(dt));
+        const std::int64_t rows = 48, in = 300, out = 40;
+        Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 11)).to(dt);
+        std::vector<float> x = randn(std::size_t(rows * in), 12);
+        std::vector<double> want = reference(x, rows, w);
+        double err[4] = {};
+        for (int splits = 1; splits <= 3; ++splits) {
+            set_bf16_input_splits(splits);
+            std::vector<float> y(std::size_t(rows * out));
+            linear(x.data(), rows, w, y.data());
+            for (std::size_t i = 0; i < y.size(); ++i) err[splits] = std::max(err[splits], std::fabs(y[i] - want[i]));
+        }
+        set_bf16_input_splits(3);
+        EXPECT_LT(err[3], 2e-5);
+        EXPECT_LT(err[2], 1e-3);
+        EXPECT_GT(err[1], err[3]);  // one split really rounds the operands
+        EXPECT_LT(err[1], 0.5);
+    }
+    set_amx_for_f32(false);
 }
 
 TEST(OpsLinear, Q8BlocksDequantiseAsScaleTimesInt) {
@@ -116,6 +143,40 @@ TEST(OpsLinear, Q8BlocksDequantiseAsScaleTimesInt) {
     std::vector<float> y(std::size_t(2 * out));
     linear(x.data(), 2, wq, y.data());
     expect_near_all(y, reference(x, 2, wf), in, "q8_0");
+}
+
+TEST(OpsLinear, QuantizedQ8MatchesItsDequantisedValuesOnEveryIsa) {
+    for (std::int64_t in : {32, 96, 320}) {
+        const std::int64_t out = 19;
+        std::vector<float> dense = randn(std::size_t(out * in), unsigned(in + 7));
+        Tensor wf = Tensor::from_f32({out, in}, dense);
+        Tensor wq = quantize_q8_0(wf);
+        ASSERT_EQ(wq.dtype(), DType::Q8_0);
+        std::vector<float> deq(std::size_t(out * in));
+        weight_rows_to_f32(wq.raw(), DType::Q8_0, in, 0, out, deq.data());
+        for (std::int64_t b = 0; b < out * in / 32; ++b) {  // rounding error at most half a step
+            float amax = 0;
+            for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(dense[std::size_t(b * 32 + i)]));
+            for (int i = 0; i < 32; ++i)
+                ASSERT_LE(std::fabs(deq[std::size_t(b * 32 + i)] - dense[std::size_t(b * 32 + i)]), amax / 127 * 0.51f);
+        }
+        for (std::int64_t rows : {1, 2, 5}) {
+            std::vector<float> x = randn(std::size_t(rows * in), unsigned(rows));
+            std::vector<double> ref = reference(x, rows, Tensor::from_f32({out, in}, deq));
+            for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+                if (!isa_supported(isa)) continue;
+                std::vector<float> y(std::size_t(rows * out));
+                linear_rows(isa, x.data(), rows, in, wq.raw(), DType::Q8_0, 0, out, y.data(), out);
+                expect_near_all(y, ref, in, std::string("q8 ") + isa_name(isa));
+            }
+        }
+        // Prefill-sized input: F32 tiles + BLAS.
+        std::vector<float> x = randn(std::size_t(20 * in), 77);
+        std::vector<float> y(std::size_t(20 * out));
+        linear(x.data(), 20, wq, y.data());
+        expect_near_all(y, reference(x, 20, Tensor::from_f32({out, in}, deq)), in, "q8 prefill");
+    }
+    EXPECT_THROW(quantize_q8_0(Tensor::zeros(DType::F32, {2, 33})), Error);
 }
 
 TEST(OpsLinear, RejectsNonMatrixWeights) {

@@ -67,6 +67,8 @@ public:
     const Config& config() const { return cfg_; }
     const Weights& weights() const { return weights_; }
     KvCache new_cache(std::int64_t capacity) const { return KvCache(cfg_, capacity); }
+    // Replaces the projection matrices and the head by Q8_0 copies (see Weights).
+    void quantize_q8_0() { weights_.quantize_q8_0(); }
 
     // Advances every sequence; caches grow by their token counts. Throws Error on
     // bad tokens, overflowing caches, a cache used twice, or an invalid pattern,

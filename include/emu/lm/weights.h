@@ -33,6 +33,11 @@ struct Weights {
     static Weights load(const Config& cfg, const TensorStore& store);
     static Weights load(const Config& cfg, const std::map<std::string, Tensor>& tensors);
 
+    // Replaces every projection matrix and the LM head by a Q8_0 copy (the
+    // embedding stays as stored: it is only looked up). Throws Error naming the
+    // first matrix whose rows are not whole 32-value blocks.
+    void quantize_q8_0();
+
     // Bytes of the matrices as stored (what one decode step streams from memory).
     std::uint64_t matrix_bytes() const;
 };

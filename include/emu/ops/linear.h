@@ -22,12 +22,29 @@ void linear(const float* x, std::int64_t rows, const Tensor& w, float* y);
 void linear_rows(Isa isa, const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
                  std::int64_t o_begin, std::int64_t o_end, float* y, std::int64_t ldy);
 
+// Q8_0 copy of a float matrix [out, in] (in a multiple of 32): per block of 32
+// values one F16 scale d = max|x| / 127 and round(x / d) as int8.
+Tensor quantize_q8_0(const Tensor& w);
+
 // Rows [row_begin, row_begin + count) of an [out, in] weight converted to F32.
 void weight_rows_to_f32(const void* w, DType w_dtype, std::int64_t in, std::int64_t row_begin, std::int64_t count,
                         float* dst);
 
 // Input rows at or above this count go through BLAS (prefill); below it, the
 // streaming kernels (decode). Tests lower it to exercise both paths.
+// BF16 weights with many input rows on AMX: the F32 input is split into this
+// many BF16 parts whose products with the weights are summed in F32. 3 (default)
+// reproduces F32 arithmetic; 2 is within ~1e-5 relative; 1 rounds the inputs to
+// BF16 as the official bf16 runtime (and PyTorch's bf16 matmul) do, 3x faster.
+// F32 weights on AMX are split the same way while packed (a + b < splits part
+// products); 3 is again F32-exact. The split count applies to both.
+int bf16_input_splits();
+void set_bf16_input_splits(int splits);
+// F32 weights with many rows: AMX split products, or OpenBLAS sgemm (default;
+// the 6 AMX passes measured about even with it, see docs/lm.md).
+bool amx_for_f32();
+void set_amx_for_f32(bool on);
+
 std::int64_t blas_min_rows();
 void set_blas_min_rows(std::int64_t rows);
 
