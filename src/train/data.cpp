@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
 #include <cmath>
 #include <optional>
 
@@ -9,6 +12,7 @@
 #include "emu/core/rng.h"
 #include "emu/gen/tasks.h"
 #include "emu/io/image.h"
+#include "emu/io/safetensors.h"
 #include "emu/text/prompt.h"
 #include "emu/text/special_tokens.h"
 #include "emu/vision/ibq.h"
@@ -49,6 +53,38 @@ std::string join_question(const std::string& a, const std::string& b) {
 void append(TrainingSequence& seq, const std::vector<text::TokenId>& ids, bool target) {
     seq.ids.insert(seq.ids.end(), ids.begin(), ids.end());
     seq.mask.insert(seq.mask.end(), ids.size(), target ? 1 : 0);
+}
+
+struct Key128 {
+    std::uint64_t a, b;
+    bool operator==(const Key128&) const = default;
+    bool operator<(const Key128& o) const { return a != o.a ? a < o.a : b < o.b; }
+};
+struct Key128Hash {
+    std::size_t operator()(const Key128& k) const { return std::size_t(k.a ^ (k.b * 0x9E3779B97F4A7C15ull)); }
+};
+
+// Two independent 64-bit hashes of the size and pixels (FNV-1a style mixes with different
+// seeds and multipliers), so a collision would need both to collide.
+Key128 picture_key(const world::Image& image) {
+    std::uint64_t a = 0xCBF29CE484222325ull ^ std::uint64_t(image.width), b = 0x84222325CBF29CE4ull ^ std::uint64_t(image.height);
+    const std::size_t n = image.rgb.size();
+    const std::uint8_t* p = image.rgb.data();
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t v;
+        std::memcpy(&v, p + i, 8);
+        a = (a ^ v) * 0x100000001B3ull;
+        a ^= a >> 29;
+        b = (b ^ v) * 0xFF51AFD7ED558CCDull;
+        b ^= b >> 32;
+    }
+    for (; i < n; ++i) {
+        a = (a ^ p[i]) * 0x100000001B3ull;
+        b = (b ^ p[i]) * 0xC4CEB9FE1A85EC53ull;
+    }
+    std::uint64_t sa = a, sb = b ^ n;
+    return {splitmix64(sa), splitmix64(sb)};
 }
 
 }  // namespace
@@ -101,6 +137,113 @@ text::CodeGrid StubImageCoder::encode(const world::Image& image) const {
         }
     }
     return grid;
+}
+
+struct CachingImageCoder::State {
+    mutable std::mutex mutex;
+    std::unordered_map<Key128, text::CodeGrid, Key128Hash> entries;
+    std::int64_t hits = 0, misses = 0;
+};
+
+CachingImageCoder::CachingImageCoder(const ImageCoder& inner, std::size_t max_entries)
+    : inner_(inner), max_entries_(max_entries), state_(std::make_unique<State>()) {}
+
+CachingImageCoder::~CachingImageCoder() = default;
+
+text::CodeGrid CachingImageCoder::encode(const world::Image& image) const {
+    const Key128 key = picture_key(image);
+    {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        auto it = state_->entries.find(key);
+        if (it != state_->entries.end()) {
+            ++state_->hits;
+            return it->second;
+        }
+        ++state_->misses;
+    }
+    // Encode outside the lock: other threads may look up or encode other pictures meanwhile.
+    text::CodeGrid grid = inner_.encode(image);
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    if (state_->entries.size() < max_entries_) state_->entries.emplace(key, grid);
+    return grid;
+}
+
+std::size_t CachingImageCoder::size() const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->entries.size();
+}
+std::int64_t CachingImageCoder::hits() const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->hits;
+}
+std::int64_t CachingImageCoder::misses() const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->misses;
+}
+
+void CachingImageCoder::save(const std::string& path) const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    // Sorted by key, so the same cache always gives the same file.
+    std::vector<const std::pair<const Key128, text::CodeGrid>*> items;
+    for (const auto& e : state_->entries) items.push_back(&e);
+    std::sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    const std::int64_t n = std::int64_t(items.size());
+    std::vector<std::int64_t> keys, offsets = {0};
+    std::vector<std::int32_t> dims, codes;
+    for (auto* e : items) {
+        keys.push_back(std::int64_t(e->first.a));
+        keys.push_back(std::int64_t(e->first.b));
+        dims.push_back(e->second.h);
+        dims.push_back(e->second.w);
+        codes.insert(codes.end(), e->second.codes.begin(), e->second.codes.end());
+        offsets.push_back(std::int64_t(codes.size()));
+    }
+    auto make = [](DType dt, Shape shape, const void* data, std::size_t bytes) {
+        Tensor t = Tensor::zeros(dt, std::move(shape));
+        if (bytes) std::memcpy(t.raw_mut(), data, bytes);
+        return t;
+    };
+    write_safetensors(path,
+                      {{"keys", make(DType::I64, {n, 2}, keys.data(), keys.size() * 8)},
+                       {"dims", make(DType::I32, {n, 2}, dims.data(), dims.size() * 4)},
+                       {"offsets", make(DType::I64, {n + 1}, offsets.data(), offsets.size() * 8)},
+                       {"codes", make(DType::I32, {std::int64_t(codes.size())}, codes.data(), codes.size() * 4)}},
+                      {{"format", "emu-image-code-cache"}, {"codebook_size", std::to_string(inner_.codebook_size())}});
+}
+
+void CachingImageCoder::load(const std::string& path) {
+    const SafetensorsFile f = SafetensorsFile::open(path);
+    const auto& meta = f.metadata();
+    auto fmt = meta.find("format");
+    check(fmt != meta.end() && fmt->second == "emu-image-code-cache", path, ": not an image code cache");
+    const Tensor& keys = f.get("keys");
+    const Tensor& dims = f.get("dims");
+    const Tensor& offsets = f.get("offsets");
+    const Tensor& codes = f.get("codes");
+    check(keys.dtype() == DType::I64 && dims.dtype() == DType::I32 && offsets.dtype() == DType::I64 &&
+              codes.dtype() == DType::I32 && keys.ndim() == 2 && keys.dim(1) == 2 && dims.ndim() == 2 &&
+              dims.dim(0) == keys.dim(0) && dims.dim(1) == 2 && offsets.ndim() == 1 &&
+              offsets.dim(0) == keys.dim(0) + 1 && codes.ndim() == 1,
+          path, ": unexpected tensor layout");
+    const std::int64_t n = keys.dim(0);
+    const auto* k = keys.data<std::int64_t>();
+    const auto* d = dims.data<std::int32_t>();
+    const auto* o = offsets.data<std::int64_t>();
+    const auto* c = codes.data<std::int32_t>();
+    const int book = inner_.codebook_size();
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    for (std::int64_t i = 0; i < n; ++i) {
+        text::CodeGrid g;
+        g.h = d[2 * i];
+        g.w = d[2 * i + 1];
+        check(g.h >= 1 && g.w >= 1 && o[i] >= 0 && o[i + 1] >= o[i] && o[i + 1] <= codes.dim(0) &&
+                  o[i + 1] - o[i] == std::int64_t(g.h) * g.w,
+              path, ": entry ", i, " is inconsistent");
+        g.codes.assign(c + o[i], c + o[i + 1]);
+        for (std::int32_t code : g.codes) check(code >= 0 && code < book, path, ": code ", code, " outside the codebook of ", book);
+        if (state_->entries.size() >= max_entries_) break;
+        state_->entries.emplace(Key128{std::uint64_t(k[2 * i]), std::uint64_t(k[2 * i + 1])}, std::move(g));
+    }
 }
 
 // --- layouts ----------------------------------------------------------------------------
@@ -215,6 +358,7 @@ void DataConfig::validate() const {
     layout.validate();
     check(seq_len >= 8 && seq_len <= (1 << 24), "seq_len must be in [8, 16777216], got ", seq_len);
     check(batch_size >= 1 && batch_size <= 65536, "batch_size must be in [1, 65536], got ", batch_size);
+    check(pool_size >= 0 && pool_size < INT_MAX, "pool_size must be in [0, 2^31), got ", pool_size);
     double sum = 0;
     for (const auto& [name, w] : task_weights) {
         world::task_from_name(name);
@@ -229,7 +373,8 @@ nlohmann::json to_json(const DataConfig& c) {
     for (const auto& [n, w] : c.task_weights) tasks[n] = w;
     return {{"world", world::to_json(c.world)}, {"tasks", tasks},         {"seed", c.seed},
             {"seq_len", c.seq_len},             {"batch_size", c.batch_size}, {"pack", c.pack},
-            {"sequential", c.layout.sequential}, {"uncond_prob", c.layout.uncond_prob}};
+            {"pool_size", c.pool_size},         {"sequential", c.layout.sequential},
+            {"uncond_prob", c.layout.uncond_prob}};
 }
 
 DataConfig data_config_from_json(const nlohmann::json& j) {
@@ -249,6 +394,7 @@ DataConfig data_config_from_json(const nlohmann::json& j) {
         c.seq_len = j.value("seq_len", c.seq_len);
         c.batch_size = j.value("batch_size", c.batch_size);
         c.pack = j.value("pack", c.pack);
+        c.pool_size = j.value("pool_size", c.pool_size);
         c.layout.sequential = j.value("sequential", c.layout.sequential);
         c.layout.uncond_prob = j.value("uncond_prob", c.layout.uncond_prob);
     } catch (const nlohmann::json::exception& e) {
@@ -273,9 +419,15 @@ BatchStream::BatchStream(DataConfig config, const text::Tokenizer& tok, const Im
     check(tok.roles().pad != text::kNoToken, "the tokenizer has no ", text::kPadToken, " for padding");
 }
 
+std::int64_t BatchStream::sample_index(std::int64_t k) const {
+    check(k >= 0, "stream position ", k, " is out of range");
+    const std::int64_t s = config_.pool_size > 0 ? k % config_.pool_size : k;
+    check(s < INT_MAX, "stream position ", k, " is out of range");
+    return s;
+}
+
 std::string BatchStream::task_at(std::int64_t k) const {
-    check(k >= 0 && k < INT_MAX, "stream position ", k, " is out of range");
-    Rng rng(mix_seed({config_.seed, std::uint64_t(k), kTaskTag}));
+    Rng rng(mix_seed({config_.seed, std::uint64_t(sample_index(k)), kTaskTag}));
     double u = rng.uniform() * weight_sum_;
     for (const auto& [task, w] : weights_) {
         if (u < w) return world::task_name(task);
@@ -286,7 +438,7 @@ std::string BatchStream::task_at(std::int64_t k) const {
 
 world::Sample BatchStream::sample_at(std::int64_t k) const {
     const world::Task task = world::task_from_name(task_at(k));
-    return world::sample_task(task, config_.world, config_.seed, int(k));
+    return world::sample_task(task, config_.world, config_.seed, int(sample_index(k)));
 }
 
 TrainingSequence BatchStream::sequence_at(std::int64_t k) const {

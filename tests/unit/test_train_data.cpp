@@ -281,3 +281,74 @@ TEST(Stream, ConfigFromJson) {
     EXPECT_THROW(data_config_from_json({{"tasks", {{"painting", 1.0}}}}), Error);
     EXPECT_THROW(data_config_from_json({{"sequential", "sometimes"}}), Error);
 }
+
+namespace {
+// Counts how often the real coder runs.
+class CountingCoder : public ImageCoder {
+public:
+    text::CodeGrid encode(const world::Image& image) const override {
+        ++calls;
+        return coder().encode(image);
+    }
+    int codebook_size() const override { return 512; }
+    mutable int calls = 0;
+};
+}  // namespace
+
+TEST(CachingCoder, EncodesEachPictureOnceAndPersists) {
+    CountingCoder inner;
+    CachingImageCoder cache(inner);
+    world::WorldConfig w;
+    std::vector<world::Image> pics;
+    for (int i = 0; i < 6; ++i) pics.push_back(world::render(world::sample_task(world::Task::T2I, w, 3, i).outputs[0].scene, 64, 64));
+    for (int round = 0; round < 3; ++round)
+        for (const auto& p : pics) EXPECT_EQ(cache.encode(p).codes, coder().encode(p).codes);
+    EXPECT_EQ(inner.calls, 6);
+    EXPECT_EQ(cache.misses(), 6);
+    EXPECT_EQ(cache.hits(), 12);
+    // One changed pixel is a different picture.
+    world::Image changed = pics[0];
+    changed.px(10, 10)[0] ^= 1;
+    cache.encode(changed);
+    EXPECT_EQ(inner.calls, 7);
+
+    const std::string path = test::temp_dir("train_code_cache") + "/codes.safetensors";
+    cache.save(path);
+    CountingCoder inner2;
+    CachingImageCoder restored(inner2);
+    restored.load(path);
+    EXPECT_EQ(restored.size(), 7u);
+    for (const auto& p : pics) EXPECT_EQ(restored.encode(p).codes, coder().encode(p).codes);
+    EXPECT_EQ(inner2.calls, 0);
+    // A cache for a smaller codebook is refused.
+    StubImageCoder small(4, 4, 8);
+    CachingImageCoder wrong(small);
+    EXPECT_THROW(wrong.load(path), Error);
+    EXPECT_THROW(restored.load(test::temp_dir("train_code_cache") + "/missing.safetensors"), Error);
+}
+
+TEST(Stream, FinitePoolRepeatsSamplesButNotPromptChoices) {
+    DataConfig cfg;
+    cfg.seed = 12;
+    cfg.pool_size = 10;
+    cfg.layout.uncond_prob = 0.5;
+    CountingCoder inner;
+    CachingImageCoder cache(inner);
+    BatchStream stream(cfg, tokenizer(), cache);
+    int differing_prompts = 0;
+    for (std::int64_t k = 0; k < 10; ++k) {
+        EXPECT_EQ(stream.sample_index(k + 10), k);
+        EXPECT_EQ(stream.task_at(k), stream.task_at(k + 30));
+        EXPECT_EQ(world::to_json(stream.sample_at(k)), world::to_json(stream.sample_at(k + 10)));
+        const TrainingSequence a = stream.sequence_at(k), b = stream.sequence_at(k + 10);
+        // The answer (the pictures and texts to produce) is the same sample's.
+        EXPECT_TRUE(std::equal(a.ids.begin() + long(a.prompt_length), a.ids.end(), b.ids.begin() + long(b.prompt_length),
+                               b.ids.end()));
+        differing_prompts += a.prompt_length != b.prompt_length;
+    }
+    EXPECT_GT(differing_prompts, 0);  // uncond_prob is drawn per position
+    const int calls_first_epoch = inner.calls;
+    for (std::int64_t k = 20; k < 30; ++k) stream.sequence_at(k);
+    EXPECT_EQ(inner.calls, calls_first_epoch);  // later epochs need no encoding
+    EXPECT_EQ(data_config_from_json(to_json(cfg)).pool_size, 10);
+}

@@ -64,6 +64,32 @@ private:
     int grid_h_, grid_w_, codebook_size_;
 };
 
+// Remembers the codes of every picture it has encoded (keyed by a 128-bit hash of size and
+// pixels), so a finite sample pool (DataConfig::pool_size) pays for each IBQ encode once.
+// Thread-safe. save()/load() keep the codes across runs and resumes (safetensors).
+class CachingImageCoder : public ImageCoder {
+public:
+    // max_entries bounds memory; when full, new pictures are encoded but not remembered.
+    explicit CachingImageCoder(const ImageCoder& inner, std::size_t max_entries = 1u << 20);
+    ~CachingImageCoder() override;
+    text::CodeGrid encode(const world::Image& image) const override;
+    int codebook_size() const override { return inner_.codebook_size(); }
+
+    std::size_t size() const;
+    std::int64_t hits() const;
+    std::int64_t misses() const;
+    // Writes every entry; load() adds the entries of a file written by save() (codes must
+    // fit the inner coder's codebook; errors name the file).
+    void save(const std::string& path) const;
+    void load(const std::string& path);
+
+private:
+    struct State;
+    const ImageCoder& inner_;
+    std::size_t max_entries_;
+    std::unique_ptr<State> state_;
+};
+
 // One piece of a training sequence before tokenization.
 struct Part {
     enum class Kind { Text, Image };
@@ -120,12 +146,16 @@ struct DataConfig {
     int seq_len = 512;       // tokens per row
     int batch_size = 8;      // rows per batch
     bool pack = true;        // several sequences per row (else one per row, padded)
+    // 0: every stream position is a new sample. N > 0: position k shows sample k mod N (task
+    // and scenes repeat every N positions, prompt choices such as uncond_prob do not), so a
+    // CachingImageCoder encodes each picture once and later epochs cost no vision encoding.
+    std::int64_t pool_size = 0;
     LayoutOptions layout;
     void validate() const;
 };
 nlohmann::json to_json(const DataConfig& c);
-// Keys: world {...}, tasks {name: weight}, seed, seq_len, batch_size, pack, sequential,
-// uncond_prob. Missing keys keep defaults; unknown task names are errors.
+// Keys: world {...}, tasks {name: weight}, seed, seq_len, batch_size, pack, pool_size,
+// sequential, uncond_prob. Missing keys keep defaults; unknown task names are errors.
 DataConfig data_config_from_json(const nlohmann::json& j);
 
 struct Batch {
@@ -141,8 +171,9 @@ struct Batch {
 };
 
 // An endless deterministic stream of sequences and batches. Sequence k of the stream is a
-// pure function of (config, k): task drawn by weight from mix_seed(seed, k), then
-// world::sample_task(task, world, seed, k). The cursor (next k) is the only state, so a
+// pure function of (config, k): with s = k (or k mod pool_size), the task is drawn by weight
+// from mix_seed(seed, s), the sample is world::sample_task(task, world, seed, s), and the
+// layout choices are drawn from mix_seed(seed, k). The cursor (next k) is the only state, so a
 // checkpoint storing it resumes the exact stream.
 class BatchStream {
 public:
@@ -152,6 +183,8 @@ public:
     // The sample behind sequence k.
     world::Sample sample_at(std::int64_t k) const;
     std::string task_at(std::int64_t k) const;
+    // The ShapesWorld sample index behind position k (k, or k mod pool_size).
+    std::int64_t sample_index(std::int64_t k) const;
 
     // Fills batch_size rows of seq_len tokens. Packing is greedy: whole sequences are
     // appended while they fit; one that does not fit closes the row (and starts the next
