@@ -42,7 +42,8 @@ Shape shape_of(const Param& p) { return p.shape.empty() ? Shape{std::int64_t(p.s
 void save_checkpoint(const std::string& dir, const AdamW& optimizer, const TrainState& state,
                      const NamedTensors& buffers) {
     check(!dir.empty(), "checkpoint folder name is empty");
-    fs::path final_dir = fs::path(dir);
+    fs::path final_dir = fs::path(dir).lexically_normal();
+    if (final_dir.filename().empty()) final_dir = final_dir.parent_path();  // "dir/" -> "dir"
     fs::path tmp = final_dir;
     tmp += ".tmp";
     std::error_code ec;

@@ -466,8 +466,8 @@ Batch BatchStream::next() {
     b.positions.assign(n, 0);
     b.segments.assign(n, 0);
     b.first_index = cursor_;
-    // The sequence that did not fit stays pending for the next row (it is costly to rebuild).
-    std::optional<TrainingSequence> pending;
+    // The sequence that did not fit stays pending for the next row or batch (costly to rebuild).
+    std::optional<TrainingSequence>& pending = pending_;
     int skipped_in_a_row = 0;
     for (int r = 0; r < b.rows; ++r) {
         int pos = 0, segment = 0;

@@ -1,6 +1,7 @@
 #include "emu/train/param.h"
 
 #include <cmath>
+#include <algorithm>
 #include <set>
 
 #include "emu/core/error.h"
@@ -48,6 +49,15 @@ void validate_params(std::span<const Param> params) {
         check(p.shape.empty() || shape_numel(p.shape) == p.size, "parameter ", p.name, ": shape ",
               shape_str(p.shape), " does not hold ", p.size, " values");
         check(names.insert(p.name).second, "parameter name ", p.name, " is used twice");
+    }
+    // Shared memory (a tied weight listed twice) would be updated twice per step.
+    std::vector<std::pair<const float*, const Param*>> starts;
+    for (const Param& p : params) starts.emplace_back(p.value, &p);
+    std::sort(starts.begin(), starts.end());
+    for (std::size_t i = 1; i < starts.size(); ++i) {
+        const Param& prev = *starts[i - 1].second;
+        check(starts[i].first >= prev.value + prev.size, "parameters ", prev.name, " and ", starts[i].second->name,
+              " share memory (list a tied weight once)");
     }
 }
 

@@ -122,7 +122,7 @@ TEST(Checkpoint, OverwriteAndErrors) {
     const std::string dir = checkpoint_dir(root, 3);
     save_checkpoint(dir, opt, st);
     a[0] = 9;
-    save_checkpoint(dir, opt, st);  // replaces the folder
+    save_checkpoint(dir + "/", opt, st);  // replaces the folder (a trailing slash is the same folder)
     a[0] = 0;
     load_checkpoint(dir, opt);
     EXPECT_EQ(a[0], 9.0f);

@@ -115,6 +115,9 @@ TEST(AdamW, RejectsBadParamsAndConfig) {
     std::vector<float> a = {1.0f}, g = {0.0f};
     EXPECT_THROW(AdamW({param_of("x", a.data(), g.data(), 1), param_of("x", a.data(), g.data(), 1)}, {}), Error);
     EXPECT_THROW(AdamW({param_of("x", a.data(), nullptr, 1)}, {}), Error);
+    std::vector<float> big(4), gbig(4);
+    EXPECT_THROW(AdamW({param_of("whole", big.data(), gbig.data(), 4), param_of("tied", big.data() + 2, gbig.data(), 2)}, {}),
+                 Error);
     AdamWConfig bad;
     bad.beta1 = 1.0;
     EXPECT_THROW(AdamW({param_of("x", a.data(), g.data(), 1)}, bad), Error);

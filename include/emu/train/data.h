@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -203,6 +204,7 @@ private:
     double weight_sum_ = 0;
     std::int64_t cursor_ = 0;
     std::int64_t skipped_ = 0;
+    std::optional<TrainingSequence> pending_;  // by index, so it stays valid across seek()
 };
 
 // The ShapesWorld corpus for tokenizer training: layout_texts of `n_per_task` samples of
