@@ -21,6 +21,7 @@ Args::Args(const std::vector<std::string>& argv, std::set<std::string> valued, s
                     value = argv[++i];
                 }
                 values_[name] = value;
+                all_values_[name].push_back(value);
             } else if (switches.count(name)) {
                 check(!inline_value, "--", name, " takes no value");
                 values_.insert_or_assign(name, std::string(1, '1'));  // not = "1": GCC 12 -Wrestrict false positive
@@ -34,6 +35,11 @@ Args::Args(const std::vector<std::string>& argv, std::set<std::string> valued, s
 }
 
 bool Args::has(const std::string& flag) const { return values_.count(flag) != 0; }
+
+std::vector<std::string> Args::get_all(const std::string& flag) const {
+    auto it = all_values_.find(flag);
+    return it == all_values_.end() ? std::vector<std::string>{} : it->second;
+}
 
 std::string Args::get(const std::string& flag, const std::string& fallback) const {
     auto it = values_.find(flag);

@@ -14,6 +14,8 @@ public:
     Args(const std::vector<std::string>& argv, std::set<std::string> valued, std::set<std::string> switches);
 
     bool has(const std::string& flag) const;
+    // Every value given for a flag that may repeat (--image a.png --image b.png).
+    std::vector<std::string> get_all(const std::string& flag) const;
     std::string get(const std::string& flag, const std::string& fallback) const;
     std::string require(const std::string& flag) const;
     long long get_int(const std::string& flag, long long fallback) const;
@@ -21,7 +23,8 @@ public:
     const std::vector<std::string>& positional() const { return positional_; }
 
 private:
-    std::map<std::string, std::string> values_;
+    std::map<std::string, std::string> values_;  // the last value of each flag
+    std::map<std::string, std::vector<std::string>> all_values_;
     std::vector<std::string> positional_;
 };
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "emu/core/error.h"
+#include "emu/vision/preprocess.h"
 
 namespace emu::gen {
 
@@ -33,6 +34,7 @@ TaskDefaults make_task(const std::string& name, const std::string& source, const
     t.text = text;
     t.image = image;
     t.max_new_tokens = max_new_tokens;
+    t.default_aspect = name == "t2i" ? "default" : "auto";
     t.image_area = area;
     return t;
 }
@@ -87,26 +89,14 @@ std::vector<std::string> task_names() {
     return out;
 }
 
-GridSize smart_resize_pixels(int height, int width, long long area) {
-    check(height > 0 && width > 0, "image size must be positive, got ", width, "x", height);
-    check(area >= 256 && area <= (1ll << 40), "image area must be at least 256 pixels (one 16x16 token), got ", area);
-    const double ar = double(width) / double(height);
-    long long nh = (long long)std::floor(std::sqrt(double(area) / ar));
-    long long nw = (long long)std::floor(double(nh) * ar);
-    nh = (nh + 8) / 16 * 16;
-    nw = (nw + 8) / 16 * 16;
-    check(nh > 0 && nw > 0, "aspect ratio ", width, ":", height, " is too extreme for area ", area,
-          " (a side rounds to zero tokens)");
-    return {int(nh), int(nw)};
-}
-
 std::optional<GridSize> aspect_preset(const std::string& aspect, long long image_area) {
     if (aspect == "auto") return std::nullopt;
     for (const Preset& p : kPresets) {
         if (aspect != p.name) continue;
         if (image_area == kOfficialArea) return GridSize{p.h, p.w};
-        GridSize px = smart_resize_pixels(p.ar_h, p.ar_w, image_area);
-        return GridSize{px.h / 16, px.w / 16};
+        auto [h, w] = vision::smart_resize_size(p.ar_h, p.ar_w, double(image_area));
+        check(h > 0 && w > 0, "aspect ratio ", aspect, " gives an empty image at area ", image_area);
+        return GridSize{h / 16, w / 16};
     }
     std::string known = "auto";
     for (const auto& n : aspect_names()) known += ", " + n;

@@ -8,6 +8,7 @@
 #include "emu/text/tokenizer.h"
 #include "emu/text/utf8.h"
 #include "fixtures.h"
+#include "fixture_tokenizer.h"
 
 namespace fs = std::filesystem;
 using emu::text::TokenId;
@@ -15,30 +16,6 @@ using emu::text::Tokenizer;
 using nlohmann::json;
 
 namespace {
-
-// case.json paths like "shared/emu35-tokenizer/emu3.tiktoken" are relative to the folder that
-// holds shared/, i.e. two levels above the fixtures root (README "kind tokenizer").
-std::string resolve_shared(const emu::test::FixtureCase& c, const std::string& rel) {
-    fs::path p(rel);
-    if (p.is_absolute()) return rel;
-    fs::path root = fs::absolute(emu::test::fixtures_root());
-    std::vector<fs::path> candidates = {root.parent_path().parent_path() / p, fs::path(c.dir).parent_path().parent_path() / p};
-    const std::string prefix = "shared/";
-    if (rel.rfind(prefix, 0) == 0) candidates.push_back(root.parent_path() / rel.substr(prefix.size()));
-    for (const auto& cand : candidates)
-        if (fs::is_regular_file(cand)) return cand.lexically_normal().string();
-    ADD_FAILURE() << c.name << ": cannot find " << rel << " (tried " << candidates[0] << ")";
-    return rel;
-}
-
-Tokenizer load_case_tokenizer(const emu::test::FixtureCase& c) {
-    std::string vocab = resolve_shared(c, c.info.at("vocab_file").get<std::string>());
-    emu::text::TokenizerFiles files = emu::text::find_tokenizer_files(vocab);
-    if (c.info.contains("special_tokens_file"))
-        files.vision_tokens = resolve_shared(c, c.info["special_tokens_file"].get<std::string>());
-    if (c.info.contains("pat_str")) files.pat_str = c.info["pat_str"].get<std::string>();
-    return Tokenizer::load(files);
-}
 
 json load_json(const emu::test::FixtureCase& c, const std::string& file) {
     return json::parse(emu::read_text_file((fs::path(c.dir) / file).string()));
@@ -53,7 +30,7 @@ TEST(TokenizerParity, EveryTokenizerCase) {
     if (cases.empty()) GTEST_FAIL() << "no `kind: tokenizer` case under " << emu::test::fixtures_root();
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);
-        Tokenizer tok = load_case_tokenizer(c);
+        Tokenizer tok = emu::test::load_case_tokenizer(c);
         if (c.info.contains("special_tokens")) {
             const json& sp = c.info["special_tokens"];
             if (sp.contains("first_id")) {
@@ -111,7 +88,7 @@ TEST(TokenizerParity, EveryPromptCase) {
     if (cases.empty()) GTEST_FAIL() << "no `kind: prompt` case under " << emu::test::fixtures_root();
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);
-        Tokenizer tok = load_case_tokenizer(c);
+        Tokenizer tok = emu::test::load_case_tokenizer(c);
 
         // Named roles: every name the case lists must be known and resolve to the same id.
         if (c.info.contains("special_token_ids")) {

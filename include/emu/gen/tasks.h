@@ -23,6 +23,7 @@ struct TaskDefaults {
     int max_new_tokens = 32768;
     long long image_area = 518400;     // pixels, for reference-image resizing and presets
     int max_reference_images = 3;
+    std::string default_aspect;        // "default" (55*73 at the official area) for t2i, else "auto"
 };
 
 // Throws Error listing the known tasks when `name` is not one.
@@ -35,9 +36,5 @@ std::vector<std::string> task_names();
 // (a 64x64 canvas is area 4096 -> 4x4 tokens) use the same presets.
 std::optional<GridSize> aspect_preset(const std::string& aspect, long long image_area);
 std::vector<std::string> aspect_names();
-
-// The official smart_resize (spec 4.7): target pixel size (h, w) for an image of size
-// (height, width) at `area`, multiples of 16. Throws Error when a side comes out as 0.
-GridSize smart_resize_pixels(int height, int width, long long area);
 
 }  // namespace emu::gen

@@ -1,0 +1,15 @@
+// Where the CLI finds the shipped model (models/emu-mini) when no --model is given.
+#pragma once
+#include <string>
+
+namespace emu::cli {
+
+struct DefaultModel {
+    std::string model, vq;
+};
+
+// Looks in ./models/emu-mini and beside the executable (../models/emu-mini); throws Error
+// naming the places searched when there is none.
+DefaultModel find_default_model();
+
+}  // namespace emu::cli
