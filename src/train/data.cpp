@@ -251,6 +251,8 @@ void CachingImageCoder::load(const std::string& path) {
 void LayoutOptions::validate() const {
     check(sequential == "episode" || sequential == "step", "sequential must be 'episode' or 'step', got '",
           sequential, "'");
+    check(history >= 1 && history <= 3, "history must be 1, 2 or 3 frames (the official limit of reference images), got ",
+          history);
     check(uncond_prob >= 0 && uncond_prob <= 1, "uncond_prob must be in [0, 1], got ", uncond_prob);
 }
 
@@ -296,9 +298,12 @@ SequenceLayout layout_sample(const world::Sample& sample, const LayoutOptions& o
             use_template(sample.task == world::Task::Explore ? "explore" : "vla", true);
             if (options.sequential == "step") {
                 const std::size_t j = std::size_t(rng.below(sample.outputs.size()));
-                const world::Scene& before = j == 0 ? sample.inputs.back() : sample.outputs[j - 1].scene;
+                // Frames seen so far: the first one, then the outputs before step j.
+                std::vector<world::Scene> seen = {sample.inputs.back()};
+                for (std::size_t q = 0; q < j; ++q) seen.push_back(sample.outputs[q].scene);
+                const std::size_t keep = std::min(seen.size(), std::size_t(options.history));
                 L.question = join_question(sample.prompt, sample.outputs[j].text);
-                L.prompt_images = {before};
+                L.prompt_images.assign(seen.end() - long(keep), seen.end());
                 L.answer.push_back(image_part(sample.outputs[j].scene));
             } else {
                 L.question = sample.prompt;
@@ -373,7 +378,7 @@ nlohmann::json to_json(const DataConfig& c) {
     for (const auto& [n, w] : c.task_weights) tasks[n] = w;
     return {{"world", world::to_json(c.world)}, {"tasks", tasks},         {"seed", c.seed},
             {"seq_len", c.seq_len},             {"batch_size", c.batch_size}, {"pack", c.pack},
-            {"pool_size", c.pool_size},         {"sequential", c.layout.sequential},
+            {"pool_size", c.pool_size},         {"sequential", c.layout.sequential}, {"history", c.layout.history},
             {"uncond_prob", c.layout.uncond_prob}};
 }
 
@@ -396,6 +401,7 @@ DataConfig data_config_from_json(const nlohmann::json& j) {
         c.pack = j.value("pack", c.pack);
         c.pool_size = j.value("pool_size", c.pool_size);
         c.layout.sequential = j.value("sequential", c.layout.sequential);
+        c.layout.history = j.value("history", c.layout.history);
         c.layout.uncond_prob = j.value("uncond_prob", c.layout.uncond_prob);
     } catch (const nlohmann::json::exception& e) {
         fail("data config: ", e.what());

@@ -134,10 +134,12 @@ TEST(Layout, StoryInterleavesTargetTextsAndImages) {
 TEST(Layout, ExploreAndVlaEpisodeMasksActionsAndLearnsFrames) {
     world::WorldConfig w;
     const text::Tokenizer& tok = tokenizer();
+    LayoutOptions episode;
+    episode.sequential = "episode";
     for (world::Task task : {world::Task::Explore, world::Task::Vla}) {
         for (int i = 0; i < 4; ++i) {
             const world::Sample s = world::sample_task(task, w, 21, i);
-            const TrainingSequence seq = encode_sample(s);
+            const TrainingSequence seq = encode_sample(s, episode);
             const auto images = text::find_images(seq.ids, tok);
             ASSERT_EQ(images.size(), s.outputs.size() + 1);  // first frame in the prompt
             EXPECT_LT(images[0].end, seq.prompt_length);
@@ -155,15 +157,45 @@ TEST(Layout, ExploreAndVlaEpisodeMasksActionsAndLearnsFrames) {
             EXPECT_EQ(seq.ids.back(), tok.roles().eos);
         }
     }
-    // Step layout: one transition, previous frame in the prompt, next frame the target.
-    LayoutOptions step;
-    step.sequential = "step";
-    const world::Sample s = world::sample_task(world::Task::Vla, w, 21, 0);
-    const TrainingSequence seq = encode_sample(s, step);
-    const auto images = text::find_images(seq.ids, tok);
-    ASSERT_EQ(images.size(), 2u);
-    EXPECT_LT(images[0].end, seq.prompt_length);
-    EXPECT_EQ(images[1].begin, seq.prompt_length);
+}
+
+TEST(Layout, ExploreAndVlaStepShowsPreviousFramesAndTheAction) {
+    world::WorldConfig w;
+    const text::Tokenizer& tok = tokenizer();
+    const StubImageCoder& c = coder();
+    for (int history : {1, 3}) {
+        LayoutOptions step;
+        step.history = history;
+        for (world::Task task : {world::Task::Explore, world::Task::Vla}) {
+            for (int i = 0; i < 6; ++i) {
+                const world::Sample s = world::sample_task(task, w, 21, i);
+                const SequenceLayout L = layout_sample(s, step, std::uint64_t(100 + i));
+                const TrainingSequence seq = encode_layout(L, w, tok, c);
+                const auto images = text::find_images(seq.ids, tok);
+                ASSERT_GE(images.size(), 2u);
+                EXPECT_EQ(images.back().begin, seq.prompt_length);
+                for (std::size_t q = 0; q + 1 < images.size(); ++q) EXPECT_LT(images[q].end, seq.prompt_length);
+                // Some transition j explains the sequence: its action in the question, its frame
+                // as the target, and the last min(history, j + 1) frames before it in the prompt.
+                bool explained = false;
+                for (std::size_t j = 0; j < s.outputs.size() && !explained; ++j) {
+                    if (L.question != s.prompt + " " + s.outputs[j].text) continue;
+                    if (c.encode(world::render(s.outputs[j].scene, 64, 64)).codes != images.back().grid.codes) continue;
+                    const std::size_t shown = std::min<std::size_t>(std::size_t(history), j + 1);
+                    if (images.size() != shown + 1) continue;
+                    bool same = true;
+                    for (std::size_t q = 0; q < shown; ++q) {
+                        const std::size_t frame = j + 1 - shown + q;  // index into [first, out0, out1, ...]
+                        const world::Scene& sc = frame == 0 ? s.inputs.back() : s.outputs[frame - 1].scene;
+                        same = same && images[q].grid.codes == c.encode(world::render(sc, 64, 64)).codes;
+                    }
+                    explained = same;
+                }
+                EXPECT_TRUE(explained) << world::task_name(task) << " sample " << i << " history " << history;
+                for (std::size_t k = 0; k < seq.ids.size(); ++k) ASSERT_EQ(seq.mask[k], k >= seq.prompt_length ? 1 : 0);
+            }
+        }
+    }
 }
 
 TEST(Layout, UnconditionalPromptWhenDrawn) {
@@ -278,6 +310,8 @@ TEST(Stream, ConfigFromJson) {
     EXPECT_EQ(c.task_weights.size(), 1u);
     EXPECT_EQ(c.layout.sequential, "step");
     EXPECT_EQ(data_config_from_json(to_json(c)).seq_len, 256);
+    EXPECT_EQ(data_config_from_json({{"history", 2}}).layout.history, 2);
+    EXPECT_THROW(data_config_from_json({{"history", 4}}), Error);
     EXPECT_THROW(data_config_from_json({{"tasks", {{"painting", 1.0}}}}), Error);
     EXPECT_THROW(data_config_from_json({{"sequential", "sometimes"}}), Error);
 }
@@ -332,6 +366,7 @@ TEST(Stream, FinitePoolRepeatsSamplesButNotPromptChoices) {
     cfg.seed = 12;
     cfg.pool_size = 10;
     cfg.layout.uncond_prob = 0.5;
+    cfg.layout.sequential = "episode";  // (the step layout also draws which transition per position)
     CountingCoder inner;
     CachingImageCoder cache(inner);
     BatchStream stream(cfg, tokenizer(), cache);

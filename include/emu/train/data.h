@@ -5,9 +5,10 @@
 //   t2i            prompt(t2i template, caption)                       -> IMAGE ESS EOS
 //   x2i            prompt(x2i template, input images + instruction)    -> IMAGE ESS EOS
 //   story/howto    prompt(story|howto template, goal)                  -> (TEXT IMAGE)* ESS EOS
-//   explore/vla    episode: prompt(template, goal + first frame)       -> (ACTION IMAGE)* ESS EOS
-//                  with the action texts given (mask 0) and the frames learned (mask 1);
-//                  step: prompt(template, goal + action, previous frame) -> IMAGE ESS EOS
+//   explore/vla    step (default): prompt(template, goal + action, last `history` frames)
+//                                                                        -> IMAGE ESS EOS
+//                  episode: prompt(template, goal + first frame)       -> (ACTION IMAGE)* ESS EOS
+//                  with the action texts given (mask 0) and the frames learned (mask 1)
 // where prompt() is text::build_prompts exactly as inference builds it (and, with
 // probability uncond_prob, the unconditional prompt instead, so classifier-free guidance
 // has a trained unconditional branch).
@@ -101,7 +102,8 @@ struct Part {
 };
 
 struct LayoutOptions {
-    std::string sequential = "episode";  // explore/vla: "episode" or "step"
+    std::string sequential = "step";     // explore/vla: "step" or "episode"
+    int history = 1;                     // step: frames shown in the prompt (1..3, newest last)
     double uncond_prob = 0.0;            // chance of the unconditional prompt instead
     void validate() const;
 };
@@ -156,7 +158,7 @@ struct DataConfig {
 };
 nlohmann::json to_json(const DataConfig& c);
 // Keys: world {...}, tasks {name: weight}, seed, seq_len, batch_size, pack, pool_size,
-// sequential, uncond_prob. Missing keys keep defaults; unknown task names are errors.
+// sequential, history, uncond_prob. Missing keys keep defaults; unknown task names are errors.
 DataConfig data_config_from_json(const nlohmann::json& j);
 
 struct Batch {
