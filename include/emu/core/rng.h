@@ -2,6 +2,7 @@
 // Its output is fixed by the seed alone on every platform and compiler, unlike
 // std::uniform_int_distribution, so data sets built from a seed are reproducible.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <vector>
@@ -70,6 +71,14 @@ public:
     template <typename T>
     void shuffle(std::vector<T>& items) {
         for (std::size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[below(i)]);
+    }
+
+    // The full generator state, for checkpoints that must resume the exact stream.
+    std::array<std::uint64_t, 4> state() const { return {s_[0], s_[1], s_[2], s_[3]}; }
+    static Rng from_state(const std::array<std::uint64_t, 4>& state) {
+        Rng r;
+        for (int i = 0; i < 4; ++i) r.s_[i] = state[i];
+        return r;
     }
 
 private:
