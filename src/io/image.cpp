@@ -48,7 +48,7 @@ void png_read_fn(png_structp png, png_bytep out, png_size_t n) {
 
 // Returns false with st->message set on a libpng error. Everything allocated in here
 // is owned by `rows`/`out` outside the setjmp frame.
-bool decode_png_impl(PngReadState* st, Image* out, std::vector<png_bytep>* rows, const std::string& name) {
+bool decode_png_impl(PngReadState* st, Image* out, std::vector<png_bytep>* rows) {
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, st, png_error_fn, png_warning_fn);
     if (!png) {
         std::snprintf(st->message, sizeof st->message, "out of memory");
@@ -88,7 +88,6 @@ bool decode_png_impl(PngReadState* st, Image* out, std::vector<png_bytep>* rows,
         std::snprintf(st->message, sizeof st->message, "out of memory");
     }
     png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
-    (void)name;
     return ok;
 }
 
@@ -96,7 +95,7 @@ Image decode_png(const std::uint8_t* data, std::size_t size, const std::string& 
     PngReadState st{data, size, 0, {0}};
     Image img;
     std::vector<png_bytep> rows;
-    if (!decode_png_impl(&st, &img, &rows, name)) fail(name, ": corrupt or unsupported PNG: ", st.message);
+    if (!decode_png_impl(&st, &img, &rows)) fail(name, ": corrupt or unsupported PNG: ", st.message);
     check_dims(std::uint64_t(img.width), std::uint64_t(img.height), name);
     return img;
 }
