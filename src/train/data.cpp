@@ -256,6 +256,25 @@ void LayoutOptions::validate() const {
     check(uncond_prob >= 0 && uncond_prob <= 1, "uncond_prob must be in [0, 1], got ", uncond_prob);
 }
 
+SequenceLayout layout_step(const world::Sample& sample, std::size_t step, int history) {
+    check(sample.task == world::Task::Explore || sample.task == world::Task::Vla, "layout_step is for explore and vla");
+    check(!sample.inputs.empty() && step < sample.outputs.size(), "sample ", sample.index, " has no step ", step);
+    SequenceLayout L;
+    const gen::TaskDefaults& t = gen::task_defaults(sample.task == world::Task::Explore ? "explore" : "vla");
+    L.task = t.name;
+    L.template_text = t.template_with_image;
+    L.uncond_template = t.uncond_with_image;
+    // Frames seen so far: the first one, then the outputs before this step.
+    std::vector<world::Scene> seen = {sample.inputs.back()};
+    for (std::size_t q = 0; q < step; ++q) seen.push_back(sample.outputs[q].scene);
+    const std::size_t keep = std::min(seen.size(), std::size_t(std::max(history, 1)));
+    L.question = join_question(sample.prompt, sample.outputs[step].text);
+    L.prompt_images.assign(seen.end() - long(keep), seen.end());
+    L.answer.push_back(image_part(sample.outputs[step].scene));
+    L.answer.push_back(text_part(kAnswerEnd, true));
+    return L;
+}
+
 SequenceLayout layout_sample(const world::Sample& sample, const LayoutOptions& options, std::uint64_t rng_seed) {
     options.validate();
     Rng rng(rng_seed);
@@ -298,13 +317,9 @@ SequenceLayout layout_sample(const world::Sample& sample, const LayoutOptions& o
             use_template(sample.task == world::Task::Explore ? "explore" : "vla", true);
             if (options.sequential == "step") {
                 const std::size_t j = std::size_t(rng.below(sample.outputs.size()));
-                // Frames seen so far: the first one, then the outputs before step j.
-                std::vector<world::Scene> seen = {sample.inputs.back()};
-                for (std::size_t q = 0; q < j; ++q) seen.push_back(sample.outputs[q].scene);
-                const std::size_t keep = std::min(seen.size(), std::size_t(options.history));
-                L.question = join_question(sample.prompt, sample.outputs[j].text);
-                L.prompt_images.assign(seen.end() - long(keep), seen.end());
-                L.answer.push_back(image_part(sample.outputs[j].scene));
+                SequenceLayout step = layout_step(sample, j, options.history);
+                step.unconditional = L.unconditional;
+                return step;
             } else {
                 L.question = sample.prompt;
                 L.prompt_images = {sample.inputs.back()};

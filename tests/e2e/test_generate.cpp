@@ -148,3 +148,23 @@ TEST(Generate, BadInputGivesOneClearError) {
         fs::copy_file(tiny().dir + "/" + f, novis + "/" + f);
     expect_error("generate --model '" + novis + "' --tokenizer '" + novis + "' --out '" + out + "' --quiet 'x'", "");
 }
+
+TEST(WorldBench, ScoresHeldOutPromptsAndReportsCost) {
+    for (std::string task : {"t2i", "x2i", "explore"}) {
+        CommandResult r = run_emu("world bench --quiet --task " + task + " --n 2 --seed 5 --max-new-tokens 30 --model '" +
+                                  tiny().dir + "' --vq '" + tiny().vq_dir + "'");
+        ASSERT_EQ(r.status, 0) << r.out;
+        std::string last = r.out.substr(r.out.rfind('{'));
+        nlohmann::json j = nlohmann::json::parse(last);
+        EXPECT_EQ(j["task"], task);
+        EXPECT_EQ(j["n"], 2);
+        EXPECT_GE(j["accuracy"].get<double>(), 0.0);
+        EXPECT_LE(j["accuracy"].get<double>(), 1.0);
+        EXPECT_TRUE(j["categories"].is_object());
+        EXPECT_GT(j["passes_per_image"].get<double>(), 0.0);
+        EXPECT_GT(j["seconds_per_image"].get<double>(), 0.0);
+        EXPECT_NE(r.out.find("accuracy"), std::string::npos);  // the readable table
+    }
+    CommandResult bad = run_emu("world bench --task t2i --decoder dida --model '" + tiny().dir + "' --vq '" + tiny().vq_dir + "'");
+    EXPECT_NE(bad.status, 0);
+}

@@ -120,6 +120,10 @@ struct SequenceLayout {
     std::vector<Part> answer;      // after the prompt's trailing BSS
 };
 
+// The "step" layout of an explore/vla sample at a given step: the last `history` true
+// frames and the step's action in the prompt, that step's frame as the answer.
+SequenceLayout layout_step(const world::Sample& sample, std::size_t step, int history);
+
 // Deterministic in (sample, options, rng_seed).
 SequenceLayout layout_sample(const world::Sample& sample, const LayoutOptions& options, std::uint64_t rng_seed);
 

@@ -1,0 +1,38 @@
+// Measures a model on held-out ShapesWorld samples: each sample's prompt is laid out
+// exactly as in training (train::layout_sample / layout_step), the model generates, and
+// the world's evaluator scores the pictures against the truth. explore and vla are
+// scored frame by frame: each step is generated from the true frames before it.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include "emu/gen/generator.h"
+#include "emu/world/evaluate.h"
+#include "emu/world/tasks.h"
+
+namespace emu::train {
+
+struct WorldBenchOptions {
+    world::Task task = world::Task::T2I;
+    int n = 100;
+    std::uint64_t seed = 1000;   // held-out: training seeds differ
+    world::WorldConfig world;
+    int history = 1;             // explore/vla frames shown, as in training
+};
+
+struct WorldBenchResult {
+    world::Report report;
+    std::int64_t images = 0;     // generated pictures
+    std::int64_t passes = 0;     // transformer forward calls in all
+    double seconds = 0;          // generation and decoding, all samples
+    double seconds_per_image() const { return images ? seconds / double(images) : 0.0; }
+    double passes_per_image() const { return images ? double(passes) / double(images) : 0.0; }
+    explicit WorldBenchResult(world::Task task) : report(task) {}
+};
+
+// `settings.task` is replaced per sample by the template set the layout uses.
+WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::GenerationSettings& settings,
+                                 const WorldBenchOptions& options,
+                                 const std::function<void(int done, int total)>& progress = {});
+
+}  // namespace emu::train
