@@ -154,7 +154,7 @@ TEST(WorldBench, ScoresHeldOutPromptsAndReportsCost) {
         CommandResult r = run_emu("world bench --quiet --task " + task + " --n 2 --seed 5 --max-new-tokens 30 --model '" +
                                   tiny().dir + "' --vq '" + tiny().vq_dir + "'");
         ASSERT_EQ(r.status, 0) << r.out;
-        std::string last = r.out.substr(r.out.rfind('{'));
+        std::string last = r.out.substr(r.out.rfind("{\"task\""));
         nlohmann::json j = nlohmann::json::parse(last);
         EXPECT_EQ(j["task"], task);
         EXPECT_EQ(j["n"], 2);
