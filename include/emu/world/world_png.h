@@ -1,5 +1,4 @@
-// PNG in and out for world images (libpng's simplified API). Kept inside the world
-// module so it has no dependency on the general image I/O.
+// PNG in and out for world images, through the project's image I/O (io/image.h).
 #pragma once
 #include <string>
 
@@ -9,8 +8,7 @@ namespace emu::world {
 
 // Writes 8-bit RGB; throws Error naming the path on failure.
 void write_png(const std::string& path, const Image& image);
-// Reads any PNG (gray, palette, alpha, 16-bit are converted) as 8-bit RGB; alpha is
-// composited on black. Throws Error naming the path if it is missing or malformed.
+// Reads a PNG or JPEG as 8-bit RGB (gray replicated, palettes expanded, alpha dropped). Throws Error naming the path if it is missing or malformed.
 Image read_png(const std::string& path);
 
 }  // namespace emu::world
