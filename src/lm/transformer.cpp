@@ -187,9 +187,8 @@ std::vector<SequenceResult> Transformer::forward(std::span<SequenceStep> batch, 
                         }
                     }
                 }
-            ops::attention(ad, q.data() + r.offset * QD, r.count, QD, cache.keys(l), cache.values(l), cache.dtype(), cap,
-                           r.kv_begin.data(),
-                           r.kv_end.data(), attn.data() + r.offset * QD, QD);
+            ops::attention(ad, q.data() + r.offset * QD, r.count, QD, cache.keys(l), cache.values(l), cache.dtype(),
+                           cap, r.kv_begin.data(), r.kv_end.data(), attn.data() + r.offset * QD, QD);
         }
 
         ops::linear(attn.data(), N, w.o_proj, h.data());
