@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # emu.cpp LM vs PyTorch eager, same random weights, same thread count, one run:
 #   bench/run_lm_bench.sh [build-dir]
-# Env: THREADS (2), PREFILL (512), DECODE (16), PRESETS ("small layer"), DTYPES ("f32 bf16"),
+# Env: THREADS (2), PREFILL (512), DECODE (16), REPEAT (3: emu and torch runs alternate, the
+#      table shows per-metric medians, since a shared machine's load changes between runs),
+#      PRESETS ("small layer"), DTYPES ("f32 bf16"),
 #      WORK (/tmp/emu-lm-bench: weights are written there once and reused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-THREADS=${THREADS:-2}; PREFILL=${PREFILL:-512}; DECODE=${DECODE:-16}
+THREADS=${THREADS:-2}; PREFILL=${PREFILL:-512}; DECODE=${DECODE:-16}; REPEAT=${REPEAT:-3}
 PRESETS=${PRESETS:-"small layer"}; DTYPES=${DTYPES:-"f32 bf16"}; WORK=${WORK:-/tmp/emu-lm-bench}
 # Both sides use libgomp; on a shared machine spinning threads lose their core to
 # other processes, so both wait passively (same setting for emu and torch).
@@ -17,6 +19,7 @@ TORCH_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
 cmake --build "$BUILD" -j2 --target bench_lm >/dev/null
 OUT=$(mktemp)
 "$BUILD/bench_lm" --bandwidth --threads "$THREADS" | tee -a "$OUT"
+for rep in $(seq "$REPEAT"); do
 for p in $PRESETS; do
   for d in $DTYPES; do
     dir="$WORK/$p-$d"
@@ -30,11 +33,26 @@ for p in $PRESETS; do
       --decode "$DECODE" | sed "s/^{/{\"preset\": \"$p\", /" | tee -a "$OUT"
   done
 done
+done
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-bw = next(r["read_gb_s"] for r in rows if r["what"] == "bandwidth")
-print(f"\nmemory read bandwidth: {bw:.1f} GB/s")
+from statistics import median
+raw = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+bw = next(r["read_gb_s"] for r in raw if r["what"] == "bandwidth")
+# One row per (side, preset, dtype, splits) with the median of every number over the repeats.
+groups = {}
+for r in raw:
+    if r["what"] != "bandwidth":
+        groups.setdefault((r["what"], r["preset"], r["dtype"], r.get("bf16_splits")), []).append(r)
+rows = []
+for runs in groups.values():
+    m = dict(runs[0])
+    for k, v in runs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("bf16_splits", "threads", "prefill_tokens"):
+            m[k] = median(x[k] for x in runs)
+    m["runs"] = len(runs)
+    rows.append(m)
+print(f"\nmemory read bandwidth: {bw:.1f} GB/s; medians over {max(r['runs'] for r in rows)} alternating runs per side")
 print(f"| model | dtype (emu precision) | emu prefill tok/s | torch prefill tok/s | x | emu decode tok/s | torch decode tok/s | x | CFG pair step / single step | decode vs roofline |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for e in (r for r in rows if r["what"] == "emu"):

@@ -17,7 +17,7 @@ namespace emu::cli {
 namespace {
 
 int run_debug_logits(const std::vector<std::string>& argv) {
-    Args args(argv, {"model", "ids", "out", "threads", "bf16-splits"}, {"decode", "q8"});
+    Args args(argv, {"model", "ids", "out", "threads", "bf16-splits"}, {"decode", "q8", "kv-bf16"});
     const std::string model_dir = args.require("model"), out = args.require("out");
     ops::set_num_threads(int(args.get_int("threads", 0)));
     const long long splits = args.get_int("bf16-splits", 3);
@@ -33,7 +33,7 @@ int run_debug_logits(const std::vector<std::string>& argv) {
     lm::Transformer model = lm::Transformer::load(model_dir);
     if (args.has("q8")) model.quantize_q8_0();
     const std::int64_t T = std::int64_t(ids.size()), V = model.config().vocab_size;
-    lm::KvCache cache = model.new_cache(T);
+    lm::KvCache cache = model.new_cache(T, args.has("kv-bf16") ? DType::BF16 : DType::F32);
     std::fprintf(stderr, "model: %lld layers, hidden %lld, vocab %lld; kv cache %.1f MiB for %lld positions; %s, %d threads\n",
                  (long long)model.config().num_hidden_layers, (long long)model.config().hidden_size, (long long)V,
                  double(cache.bytes()) / (1 << 20), (long long)T, ops::isa_name(ops::active_isa()),
@@ -57,7 +57,7 @@ int run_debug_logits(const std::vector<std::string>& argv) {
 }
 
 Register reg{"debug logits",
-             "--model DIR --ids 1,2,3 [--decode] [--threads N] [--bf16-splits 3] [--q8] --out FILE.safetensors  write the LM's "
+             "--model DIR --ids 1,2,3 [--decode] [--threads N] [--bf16-splits 3] [--q8] [--kv-bf16] --out FILE.safetensors  write the LM's "
              "logits F32 [T,V]",
              run_debug_logits};
 

@@ -169,17 +169,26 @@ std::vector<SequenceResult> Transformer::forward(std::span<SequenceStep> batch, 
             const Resolved& r = seqs[b];
             KvCache& cache = *batch[b].cache;
             const std::int64_t cap = cache.capacity();
-            float* kc = cache.keys(l);
-            float* vc = cache.values(l);
+            const bool f32 = cache.dtype() == DType::F32;
             for (std::int64_t i = 0; i < r.count; ++i)
                 for (std::int64_t j = 0; j < Hkv; ++j) {
-                    std::memcpy(kc + (j * cap + r.past + i) * hd, k.data() + (r.offset + i) * KD + j * hd,
-                                std::size_t(hd) * sizeof(float));
-                    std::memcpy(vc + (j * cap + r.past + i) * hd, v.data() + (r.offset + i) * KD + j * hd,
-                                std::size_t(hd) * sizeof(float));
+                    const float* ks = k.data() + (r.offset + i) * KD + j * hd;
+                    const float* vs = v.data() + (r.offset + i) * KD + j * hd;
+                    const std::int64_t slot = (j * cap + r.past + i) * hd;
+                    if (f32) {
+                        std::memcpy(static_cast<float*>(cache.keys(l)) + slot, ks, std::size_t(hd) * sizeof(float));
+                        std::memcpy(static_cast<float*>(cache.values(l)) + slot, vs, std::size_t(hd) * sizeof(float));
+                    } else {
+                        std::uint16_t* kd = static_cast<std::uint16_t*>(cache.keys(l)) + slot;
+                        std::uint16_t* vd = static_cast<std::uint16_t*>(cache.values(l)) + slot;
+                        for (std::int64_t c2 = 0; c2 < hd; ++c2) {
+                            kd[c2] = f32_to_bf16(ks[c2]);
+                            vd[c2] = f32_to_bf16(vs[c2]);
+                        }
+                    }
                 }
-            ops::attention(ad, q.data() + r.offset * QD, r.count, QD, kc, vc, cap, r.kv_begin.data(),
-                           r.kv_end.data(), attn.data() + r.offset * QD, QD);
+            ops::attention(ad, q.data() + r.offset * QD, r.count, QD, cache.keys(l), cache.values(l), cache.dtype(),
+                           cap, r.kv_begin.data(), r.kv_end.data(), attn.data() + r.offset * QD, QD);
         }
 
         ops::linear(attn.data(), N, w.o_proj, h.data());

@@ -78,8 +78,8 @@ std::span<const std::int32_t> slice(const std::vector<std::int32_t>& v, std::siz
 
 // Feeds ids in the given chunk sizes through one cache; returns all logits rows.
 std::vector<float> run_chunks(const Transformer& m, const std::vector<std::int32_t>& ids,
-                              const std::vector<std::int64_t>& chunks) {
-    KvCache cache = m.new_cache(std::int64_t(ids.size()));
+                              const std::vector<std::int64_t>& chunks, DType cache_dtype = DType::F32) {
+    KvCache cache = m.new_cache(std::int64_t(ids.size()), cache_dtype);
     std::vector<float> out;
     std::size_t pos = 0;
     for (std::int64_t n : chunks) {
@@ -207,5 +207,19 @@ TEST_F(LlmParity, BatchedWithADifferentSequence) {
         expect_close("batched sequence A", got_a.data(), T, c.expect.get("decode_logits"), 0, c.logits_tol, c.argmax);
         Tensor alone = Tensor::from_f32({std::int64_t(other.size()), V}, other_alone);
         expect_close("batched sequence B vs alone", got_b.data(), std::int64_t(other.size()), alone, 0, 1e-4, false);
+    }
+}
+
+// A BF16 KV cache is not exact: it is held to the fixtures' bf16 allowance
+// (2e-2 relative, the tolerance README gives for computing in bf16).
+TEST_F(LlmParity, Bf16KvCacheWithinBf16Allowance) {
+    for (auto& c : *cases_) {
+        SCOPED_TRACE(c.info.name);
+        const std::int64_t T = std::int64_t(c.ids.size());
+        std::vector<std::int64_t> chunks{std::max<std::int64_t>(1, T / 2)};
+        for (std::int64_t i = chunks[0]; i < T; ++i) chunks.push_back(1);
+        std::vector<float> got = run_chunks(*c.model, c.ids, chunks, DType::BF16);
+        expect_close("bf16 kv cache", got.data(), T, c.expect.get("decode_logits"), 0, std::max(c.logits_tol, 2e-2),
+                     false);
     }
 }

@@ -66,7 +66,7 @@ public:
 
     const Config& config() const { return cfg_; }
     const Weights& weights() const { return weights_; }
-    KvCache new_cache(std::int64_t capacity) const { return KvCache(cfg_, capacity); }
+    KvCache new_cache(std::int64_t capacity, DType dtype = DType::F32) const { return KvCache(cfg_, capacity, dtype); }
     // Replaces the projection matrices and the head by Q8_0 copies (see Weights).
     void quantize_q8_0() { weights_.quantize_q8_0(); }
 

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "emu/tensor/dtype.h"
+
 namespace emu::ops {
 
 struct AttentionDims {
@@ -13,12 +15,12 @@ struct AttentionDims {
 };
 
 // q:   [queries, heads*head_dim], row stride ldq (already normalised and rotated).
-// k,v: [kv_heads][capacity][head_dim] cache slots.
+// k,v: [kv_heads][capacity][head_dim] cache slots of kv_dtype (F32 or BF16).
 // Query i attends to slots [kv_begin[i], kv_end[i]); an empty range yields zeros.
 // out: [queries, heads*head_dim], row stride ldo. Scores are q.k / sqrt(head_dim),
 // softmax in float32.
-void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
-               const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
-               float* out, std::int64_t ldo);
+void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const void* k,
+               const void* v, DType kv_dtype, std::int64_t capacity, const std::int32_t* kv_begin,
+               const std::int32_t* kv_end, float* out, std::int64_t ldo);
 
 }  // namespace emu::ops
