@@ -146,7 +146,7 @@ TEST(Generate, BadInputGivesOneClearError) {
     std::string novis = temp_dir("gen_novis");
     for (const char* f : {"emu3.tiktoken", "tokenizer_config.json", "config.json", "model.safetensors"})
         fs::copy_file(tiny().dir + "/" + f, novis + "/" + f);
-    expect_error("generate --model '" + novis + "' --tokenizer '" + novis + "' --out '" + out + "' --quiet 'x'", "");
+    expect_error("generate --model '" + novis + "' --tokenizer '" + novis + "' --out '" + out + "' --quiet 'x'", "vocabulary");
 }
 
 TEST(WorldBench, ScoresHeldOutPromptsAndReportsCost) {
