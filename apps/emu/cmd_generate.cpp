@@ -23,7 +23,7 @@ namespace {
 const std::set<std::string> kValued = {"model", "vq", "tokenizer", "task", "prompt", "image", "aspect", "area", "cfg",
                                        "seed", "max-new-tokens", "text-temp", "text-top-k", "text-top-p",
                                        "image-temp", "image-top-k", "image-top-p", "out", "config", "threads",
-                                       "template", "uncond-template"};
+                                       "template", "uncond-template", "decoder", "steps"};
 const std::set<std::string> kSwitches = {"dry-run", "json", "quiet", "greedy"};
 
 // A reference image: a picture file, or a .safetensors holding I64 `codes` [h, w].
@@ -50,9 +50,9 @@ struct Overrides {
     nlohmann::json values = nlohmann::json::object();
     static Overrides from_args(const Args& a) {
         Overrides o;
-        for (const char* k : {"aspect", "template", "uncond-template"})
+        for (const char* k : {"aspect", "template", "uncond-template", "decoder"})
             if (a.has(k)) o.values[k] = a.get(k, "");
-        for (const char* k : {"area", "seed", "max-new-tokens", "text-top-k", "image-top-k"})
+        for (const char* k : {"area", "seed", "max-new-tokens", "text-top-k", "image-top-k", "steps"})
             if (a.has(k)) o.values[k] = a.get_int(k, 0);
         for (const char* k : {"cfg", "text-temp", "text-top-p", "image-temp", "image-top-p"})
             if (a.has(k)) o.values[k] = a.get_double(k, 0);
@@ -66,6 +66,8 @@ struct Overrides {
             if (v.contains("template")) s.template_text = v["template"].get<std::string>();
             if (v.contains("uncond-template")) s.uncond_template = v["uncond-template"].get<std::string>();
             if (v.contains("area")) s.image_area = v["area"].get<long long>();
+            if (v.contains("decoder")) s.decoder = v["decoder"].get<std::string>();
+            if (v.contains("steps")) s.dida_steps = v["steps"].get<int>();
             if (v.contains("seed")) s.seed = v["seed"].get<std::uint64_t>();
             if (v.contains("max-new-tokens")) s.max_new_tokens = v["max-new-tokens"].get<int>();
             if (v.contains("cfg")) s.cfg_scale = v["cfg"].get<float>();
@@ -85,6 +87,8 @@ struct Overrides {
         check(s.text.temperature > 0 && s.image.temperature > 0, "temperatures must be positive");
         check(s.text.top_p > 0 && s.text.top_p <= 1 && s.image.top_p > 0 && s.image.top_p <= 1, "top-p must be in (0, 1]");
         check(s.text.top_k >= 0 && s.image.top_k >= 0, "top-k must not be negative");
+        check(s.decoder == "ar" || s.decoder == "dida", "--decoder must be ar or dida, got '", s.decoder, "'");
+        check(s.dida_steps >= 1, "--steps must be at least 1, got ", s.dida_steps);
         gen::aspect_preset(s.aspect, s.image_area);  // rejects unknown names
     }
 };
@@ -237,7 +241,7 @@ Register reg{"generate",
              "[PROMPT] [--model DIR] [--vq DIR] [--tokenizer DIR] [--task t2i|x2i|howto|story|explore|vla] "
              "[--prompt P] [--image F ...] [--aspect 4:3|1:1|...|auto] [--area N] [--cfg S] [--seed N] "
              "[--max-new-tokens N] [--text-temp/--text-top-k/--text-top-p/--image-temp/--image-top-k/--image-top-p X] "
-             "[--greedy] [--template T] [--uncond-template T] [--out DIR] [--config FILE.yaml] [--dry-run [--json]] "
+             "[--greedy] [--decoder ar|dida] [--steps K] [--template T] [--uncond-template T] [--out DIR] [--config FILE.yaml] [--dry-run [--json]] "
              "[--threads N] [--quiet]",
              run_generate};
 

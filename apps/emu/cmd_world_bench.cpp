@@ -15,12 +15,10 @@ namespace {
 int run_world_bench_cmd(const std::vector<std::string>& argv) {
     Args args(argv,
               {"task", "model", "vq", "tokenizer", "n", "seed", "decoder", "size", "cfg", "max-new-tokens", "text-temp",
-               "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history"},
+               "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps"},
               {"greedy", "quiet"});
     set_quiet(args.has("quiet"));
     ops::set_num_threads(int(args.get_int("threads", 0)));
-    check(args.get("decoder", "ar") == "ar", "--decoder ", args.get("decoder", ""),
-          " is not available (only 'ar'; DiDA comes with issue 10)");
     std::string model = args.get("model", ""), vq = args.get("vq", "");
     if (model.empty()) {
         DefaultModel d = find_default_model();
@@ -48,13 +46,17 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     s.image.top_p = float(args.get_double("image-top-p", s.image.top_p));
     if (args.has("greedy")) s.text.greedy = s.image.greedy = true;
     s.seed = o.seed;
+    s.decoder = args.get("decoder", s.decoder);
+    check(s.decoder == "ar" || s.decoder == "dida", "--decoder must be ar or dida, got '", s.decoder, "'");
+    s.dida_steps = int(args.get_int("steps", s.dida_steps));
 
     Progress progress("bench " + std::string(world::task_name(o.task)), o.n);
     train::WorldBenchResult r = train::run_world_bench(generator, s, o, [&](int done, int) { progress.update(done); });
     progress.finish();
     std::printf("%s", r.report.table().c_str());
     nlohmann::ordered_json j = r.report.json();
-    j["decoder"] = "ar";
+    j["decoder"] = s.decoder;
+    if (s.decoder == "dida") j["steps"] = s.dida_steps;
     j["seconds_per_image"] = r.seconds_per_image();
     j["passes_per_image"] = r.passes_per_image();
     std::printf("%s\n", j.dump().c_str());
@@ -62,7 +64,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
 }
 
 Register reg{"world bench",
-             "--task T [--model DIR] [--vq DIR] [--n N] [--seed S] [--decoder ar] [--size PX] [--history K] "
+             "--task T [--model DIR] [--vq DIR] [--n N] [--seed S] [--decoder ar|dida] [--steps K] [--size PX] [--history K] "
              "[--cfg S] [--greedy] [sampling flags] [--threads N] [--quiet]  generate held-out ShapesWorld prompts and score them",
              run_world_bench_cmd};
 

@@ -60,7 +60,10 @@ nlohmann::json GenerationSettings::to_json() const {
             {"max_new_tokens", max_new_tokens},
             {"text_sampling", sampling_json(text)},
             {"image_sampling", sampling_json(image)},
-            {"seed", seed}};
+            {"seed", seed},
+            {"decoder", decoder},
+            {"dida_steps", dida_steps},
+            {"mask_token", mask_token}};
 }
 
 Generator::Generator(text::Tokenizer tokenizer, std::optional<lm::Transformer> transformer,
@@ -118,6 +121,12 @@ GenerationSettings Generator::defaults(const std::string& task) const {
         if (d.contains("max_new_tokens")) s.max_new_tokens = d["max_new_tokens"].get<int>();
         if (d.contains("text_sampling")) read_sampling(d["text_sampling"], s.text, "text_sampling");
         if (d.contains("image_sampling")) read_sampling(d["image_sampling"], s.image, "image_sampling");
+        if (d.contains("dida")) {
+            const nlohmann::json& dd = d["dida"];
+            if (dd.contains("steps")) s.dida_steps = dd["steps"].get<int>();
+            if (dd.contains("mask_token")) s.mask_token = dd["mask_token"].get<std::string>();
+            if (dd.contains("default") && dd["default"].get<bool>()) s.decoder = "dida";
+        }
         if (d.contains("tasks") && d["tasks"].contains(task)) {
             const nlohmann::json& td = d["tasks"][task];
             if (td.contains("max_new_tokens")) s.max_new_tokens = td["max_new_tokens"].get<int>();
@@ -225,6 +234,12 @@ GenerationResult Generator::generate(const GenerationSettings& settings, const s
     ds.target_size = aspect_preset(settings.aspect.empty() ? "auto" : settings.aspect, settings.image_area,
                                    vq_ ? vq_->config().downsample_factor() : 16);
     ds.force_same_size = images.size() <= 1;  // as inference.py
+    check(settings.decoder == "ar" || settings.decoder == "dida", "unknown decoder '", settings.decoder,
+          "' (ar or dida)");
+    if (settings.decoder == "dida") {
+        check(settings.dida_steps >= 1, "DiDA needs at least one step, got ", settings.dida_steps);
+        ds.parallel = ParallelImageSettings{settings.dida_steps, tokenizer_.require_special(settings.mask_token)};
+    }
 
     // Images are decoded the moment their EOI arrives; text is streamed as it forms.
     std::vector<std::pair<text::CodeGrid, Image>> decoded;

@@ -34,7 +34,7 @@ ImageTokenIds tiny_ids() {
 }
 constexpr TokenId kEos = 34;
 
-// Scores come from a script: f(stream, tokens so far in that stream).
+// Scores come from a script: f(stream, tokens up to and including the row's token).
 class FakeModel : public LanguageModel {
 public:
     using Script = std::function<std::vector<float>(int stream, const std::vector<TokenId>& seq)>;
@@ -49,12 +49,23 @@ public:
         logits.assign(feeds.size(), {});
         for (std::size_t i = 0; i < feeds.size(); ++i) {
             auto& seq = streams_.at(std::size_t(feeds[i].stream));
+            const std::size_t before = seq.size();
             seq.insert(seq.end(), feeds[i].tokens.begin(), feeds[i].tokens.end());
-            if (feeds[i].want_logits) logits[i] = script_(feeds[i].stream, seq);
+            std::vector<std::int64_t> rows = feeds[i].logits_rows;
+            if (rows.empty() && feeds[i].want_logits) rows.push_back(std::int64_t(feeds[i].tokens.size()) - 1);
+            for (std::int64_t r : rows) {
+                std::vector<TokenId> prefix(seq.begin(), seq.begin() + long(before) + r + 1);
+                auto s = script_(feeds[i].stream, prefix);
+                logits[i].insert(logits[i].end(), s.begin(), s.end());
+            }
+            if (feeds[i].causal_prefix >= 0) ++bidirectional_feeds_;
         }
     }
+    std::int64_t length(int stream) const override { return std::int64_t(streams_.at(std::size_t(stream)).size()); }
+    void truncate(int stream, std::int64_t length) override { streams_.at(std::size_t(stream)).resize(std::size_t(length)); }
     std::int64_t passes() const override { return passes_; }
     std::vector<std::vector<TokenId>> streams_;
+    int bidirectional_feeds_ = 0;
 
 private:
     Script script_;
@@ -204,12 +215,18 @@ TEST(ArDecoder, GuidanceFollowsTheOfficialFormulaAndUncondSeesOnlyImages) {
     c[40] = 2.0f, c[41] = 1.5f, u[40] = 4.0f;
     apply_cfg(c, u, 3.0f);
     EXPECT_GT(c[41], c[40]);
-    // The unconditional stream: its prompt, then BOI..EOI exactly, never the text token 7 or EOS.
+    // The unconditional stream: its prompt, then the image's tokens (fed lazily, so up to
+    // what the last guided step needed), never the text token 7.
     std::vector<TokenId> uncond_seen = kUncond;
-    uncond_seen.insert(uncond_seen.end(), expect.begin() + 1, expect.end() - 1);
+    uncond_seen.insert(uncond_seen.end(), expect.begin() + 1, expect.begin() + 10);
     EXPECT_EQ(model.streams_.at(1), uncond_seen);
-    // One batched forward per generated token (cond + uncond together), the EOS not fed.
-    EXPECT_EQ(r.passes, std::int64_t(expect.size()));
+    // The conditional stream holds the prompt and everything generated before the EOS.
+    std::vector<TokenId> cond_seen = kPrompt;
+    cond_seen.insert(cond_seen.end(), expect.begin(), expect.end() - 1);
+    EXPECT_EQ(model.streams_.at(0), cond_seen);
+    // One batched pass per sampled token (cond + uncond together); forced header, EOL and
+    // EOI tokens ride along with the next pass: 13 tokens, 6 of them forced.
+    EXPECT_EQ(r.passes, 7);
 }
 
 TEST(ArDecoder, SameSeedSameTokens) {
@@ -239,4 +256,90 @@ TEST(ArDecoder, BadSettingsGiveClearErrors) {
     ImageTokenIds no_visual = ids;
     no_visual.n_visual = 0;
     EXPECT_THROW(decode_autoregressive(model, no_visual, kPrompt, kUncond, settings(5, std::nullopt)), Error);
+}
+
+// ---- Parallel (DiDA) image decoding with the same fake model ----
+
+TEST(ParallelImage, ScheduleCommitsEverythingByTheLastStep) {
+    for (int steps : {1, 2, 4, 8, 20}) {
+        std::int64_t masked = 64;
+        for (int k = 0; k < steps; ++k) {
+            std::int64_t after = masked_after_step(64, k, steps, masked);
+            EXPECT_LT(after, masked) << "no progress at step " << k;
+            EXPECT_GE(after, 0);
+            masked = after;
+            if (masked == 0) break;
+        }
+        EXPECT_EQ(masked, 0) << steps << " steps";
+    }
+    EXPECT_EQ(masked_after_step(64, 0, 8, 64), 62);  // floor(64 cos(pi/16))
+}
+
+TEST(ParallelImage, ImagesAreWellFormedAndCostStepsNotTokens) {
+    ImageTokenIds ids = tiny_ids();
+    const TokenId mask = 5;
+    for (int seed = 0; seed < 6; ++seed) {
+        std::mt19937 rng(seed);
+        FakeModel model([&](int, const std::vector<TokenId>& seq) {
+            auto s = random_scores(rng);
+            if (seq.back() == 3 || seq.back() == ids.eoi) s[ids.boi] = 40.0f;  // open images after the prompt
+            s[kEos] = -100.0f;
+            return s;
+        });
+        // Two whole images: BOI, "5*7", IMG, then 5 rows of 7 codes + EOLs + EOI (45 tokens each).
+        DecodeSettings st = settings(2 * 45, GridSize{5, 7});
+        st.parallel = ParallelImageSettings{4, mask};
+        st.seed = std::uint64_t(seed);
+        DecodeResult r = decode_autoregressive(model, ids, kPrompt, kUncond, st);
+        int images = check_images(r.tokens, ids, GridSize{5, 7});
+        EXPECT_EQ(images, 2);
+        for (TokenId t : r.tokens) EXPECT_NE(t, mask) << "a mask token leaked into the output";
+        EXPECT_GT(model.bidirectional_feeds_, 0);
+        // Per image: one pass to sample BOI, then 4 denoising passes (cond + uncond batched)
+        // instead of one per visual token (35).
+        EXPECT_EQ(r.passes, images * 5);
+        // The caches end up holding the clean tokens, as if decoded token by token.
+        std::vector<TokenId> cond_seen = kPrompt;
+        cond_seen.insert(cond_seen.end(), r.tokens.begin(), r.tokens.end());
+        auto& stream = model.streams_.at(0);
+        ASSERT_LE(stream.size(), cond_seen.size());
+        EXPECT_TRUE(std::equal(stream.begin(), stream.end(), cond_seen.begin()));
+    }
+}
+
+TEST(ParallelImage, GuidanceAndDeterminism) {
+    ImageTokenIds ids = tiny_ids();
+    // Same preference trick as the AR guidance test: CFG must turn every code into 41.
+    auto script = [&](int stream, const std::vector<TokenId>& seq) {
+        std::vector<float> s(64, 0.0f);
+        if (seq.back() == 3) s[ids.boi] = 10.0f;
+        else if (seq.back() == ids.eoi) s[kEos] = 10.0f;
+        s[40] = stream == 0 ? 2.0f : 4.0f;
+        s[41] = stream == 0 ? 1.5f : 0.0f;
+        return s;
+    };
+    FakeModel model(script);
+    DecodeSettings st = settings(100, GridSize{3, 3});
+    st.image.greedy = st.text.greedy = true;
+    st.parallel = ParallelImageSettings{3, 5};
+    DecodeResult r = decode_autoregressive(model, ids, kPrompt, kUncond, st);
+    std::vector<TokenId> expect = {ids.boi, 13, 20, 13, ids.img, 41, 41, 41, ids.eol, 41, 41, 41, ids.eol,
+                                   41, 41, 41, ids.eoi, kEos};
+    EXPECT_EQ(r.tokens, expect);
+    // Sampled (not greedy) runs repeat exactly with the same seed.
+    auto run = [&](std::uint64_t seed) {
+        std::mt19937 gen(1);
+        FakeModel m([&](int, const std::vector<TokenId>& seq) {
+            std::mt19937 local(std::uint32_t(seq.size() * 7 + seq.back()));
+            auto s = random_scores(local);
+            if (seq.back() == 3) s[ids.boi] = 40.0f;
+            return s;
+        });
+        DecodeSettings p = settings(60, GridSize{4, 4});
+        p.parallel = ParallelImageSettings{4, 5};
+        p.seed = seed;
+        return decode_autoregressive(m, ids, kPrompt, kUncond, p).tokens;
+    };
+    EXPECT_EQ(run(3), run(3));
+    EXPECT_NE(run(3), run(4));
 }

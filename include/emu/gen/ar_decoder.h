@@ -11,6 +11,7 @@
 
 #include "emu/gen/image_grammar.h"
 #include "emu/gen/model.h"
+#include "emu/gen/parallel_image.h"
 #include "emu/gen/sampling.h"
 
 namespace emu::gen {
@@ -23,6 +24,9 @@ struct DecodeSettings {
     TokenId eos = -1;
     std::optional<GridSize> target_size;  // preset, or none for auto
     bool force_same_size = true;
+    // When set, image bodies are decoded in parallel (DiDA) instead of token by token;
+    // text, image headers and the tokens around images stay autoregressive.
+    std::optional<ParallelImageSettings> parallel;
 };
 
 // Observers of the stream; all optional.
@@ -37,7 +41,7 @@ struct DecodeCallbacks {
 struct DecodeResult {
     std::vector<TokenId> tokens;  // generated ids (prompt excluded), EOS included when reached
     bool stopped_at_eos = false;
-    std::int64_t passes = 0;      // batched forward calls
+    std::int64_t passes = 0;      // batched forward calls (forced tokens are fed with the next call)
     std::int64_t image_tokens = 0;
 };
 

@@ -30,6 +30,11 @@ struct GenerationSettings {
     int max_new_tokens = 0;
     SamplingParams text, image;
     std::uint64_t seed = 6666;
+    // Image decoding: "ar" (token by token, official) or "dida" (parallel denoising in
+    // `dida_steps` passes, for models adapted with `mask_token` as their [MASK]).
+    std::string decoder = "ar";
+    int dida_steps = 8;
+    std::string mask_token = "<|extra_0|>";
 
     nlohmann::json to_json() const;
 };

@@ -14,6 +14,8 @@ public:
     std::int32_t vocab_size() const override;
     int new_stream(std::int64_t capacity) override;
     void forward(std::span<const StreamFeed> feeds, std::vector<std::vector<float>>& logits) override;
+    std::int64_t length(int stream) const override;
+    void truncate(int stream, std::int64_t length) override;
     std::int64_t passes() const override { return passes_; }
     // Bytes held by all caches so far.
     std::uint64_t cache_bytes() const;
