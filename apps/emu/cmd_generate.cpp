@@ -99,15 +99,24 @@ struct Job {
     Overrides overrides;
 };
 
-void print_progress(std::int64_t done, std::int64_t total, std::chrono::steady_clock::time_point& start) {
-    if (done == 1) start = std::chrono::steady_clock::now();
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    double rate = elapsed > 0 ? double(done - 1) / elapsed : 0;
-    double eta = rate > 0 ? double(total - done) / rate : 0;
-    if (done % 16 == 0 || done == total)
-        std::fprintf(stderr, "\r  image: %lld/%lld tokens  %.1f tok/s  ETA %.1fs%s", (long long)done, (long long)total, rate,
-                     eta, done == total ? "\n" : "");
-}
+// One image's progress line: tokens done/total, tokens per second, ETA. The decoders
+// report 0 done when an image starts.
+struct ImageProgress {
+    std::chrono::steady_clock::time_point start;
+    void update(std::int64_t done, std::int64_t total) {
+        auto now = std::chrono::steady_clock::now();
+        if (done == 0) {
+            start = now;
+            return;
+        }
+        double elapsed = std::chrono::duration<double>(now - start).count();
+        double rate = elapsed > 0 ? double(done) / elapsed : 0;
+        double eta = rate > 0 ? double(total - done) / rate : 0;
+        if (done % 16 == 0 || done == total)
+            std::fprintf(stderr, "\r  image: %lld/%lld tokens  %.1f tok/s  ETA %.1fs%s", (long long)done,
+                         (long long)total, rate, eta, done == total ? "\n" : "");
+    }
+};
 
 int run_job(const gen::Generator& generator, const std::string& task, const Job& job, const std::string& out_dir,
             bool quiet) {
@@ -116,13 +125,13 @@ int run_job(const gen::Generator& generator, const std::string& task, const Job&
     std::vector<gen::ReferenceImage> refs;
     for (const auto& path : job.images) refs.push_back(load_reference(path));
     gen::GenerateCallbacks cb;
-    std::chrono::steady_clock::time_point image_start;
+    ImageProgress image_progress;
     if (!quiet) {
         cb.on_text = [](const std::string& t) {
             std::fputs(t.c_str(), stderr);
             std::fflush(stderr);
         };
-        cb.on_image_progress = [&](std::int64_t d, std::int64_t t) { print_progress(d, t, image_start); };
+        cb.on_image_progress = [&](std::int64_t d, std::int64_t t) { image_progress.update(d, t); };
     }
     gen::GenerationResult r = generator.generate(settings, job.question, refs, cb);
     std::string dir = (fs::path(out_dir) / job.name).string();

@@ -66,6 +66,8 @@ DecodeResult decode_autoregressive(LanguageModel& model, const ImageTokenIds& id
             uncond_pending.push_back(last);
         }
 
+        if (last == ids.img && plan.guided && grammar.size() && callbacks.on_image_progress)
+            callbacks.on_image_progress(0, std::int64_t(grammar.size()->h) * grammar.size()->w);
         // The first visual token: with parallel decoding the whole body is made here.
         if (settings.parallel && last == ids.img && plan.guided && grammar.size()) {
             const GridSize size = *grammar.size();

@@ -64,6 +64,7 @@ std::vector<TokenId> decode_image_parallel(LanguageModel& model, const ImageToke
     const std::int64_t cond_base = model.length(streams.cond) + std::int64_t(cond_first.size());
     const std::int64_t uncond_base = guided ? model.length(streams.uncond) + std::int64_t(uncond_first.size()) : 0;
 
+    if (progress) progress(0, total);
     std::vector<std::vector<float>> logits;
     const std::size_t vocab = std::size_t(ids.vocab_size);
     for (int step = 0; step < settings.steps && !masked.empty(); ++step) {
