@@ -15,7 +15,7 @@ namespace {
 // BLAS products over the covering slot range, masking rows to their own ranges.
 void attention_blas(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
                     const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
-                    float* out, std::int64_t ldo) {
+                    float* out, std::int64_t ldo, float* probs) {
     const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads;
     std::int64_t lo = kv_begin[0], hi = kv_end[0];
     for (std::int64_t i = 1; i < queries; ++i) {
@@ -42,6 +42,13 @@ void attention_blas(const AttentionDims& d, const float* q, std::int64_t queries
                 for (std::int64_t j = b; j < e; ++j) row[j] /= scale_div;
                 softmax_inplace(row + b, e - b);
             }
+            if (probs) {
+                for (std::int64_t i = 0; i < queries; ++i) {
+                    float* prow = probs + (h * queries + i) * capacity;
+                    std::fill(prow, prow + capacity, 0.f);
+                    std::copy(scores.data() + i * span, scores.data() + (i + 1) * span, prow + lo);
+                }
+            }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(queries), int(hd), int(span), 1.f,
                         scores.data(), int(span), vh, int(hd), 0.f, out + h * hd, int(ldo));
         }
@@ -53,10 +60,16 @@ void attention_blas(const AttentionDims& d, const float* q, std::int64_t queries
 void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
                const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
                float* out, std::int64_t ldo) {
+    attention(d, q, queries, ldq, k, v, capacity, kv_begin, kv_end, out, ldo, nullptr);
+}
+
+void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
+               const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
+               float* out, std::int64_t ldo, float* probs) {
     if (queries <= 0) return;
     const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads;
     if (queries >= 16) {
-        attention_blas(d, q, queries, ldq, k, v, capacity, kv_begin, kv_end, out, ldo);
+        attention_blas(d, q, queries, ldq, k, v, capacity, kv_begin, kv_end, out, ldo, probs);
         return;
     }
     const float scale_div = float(std::sqrt(double(hd)));
@@ -73,6 +86,8 @@ void attention(const AttentionDims& d, const float* q, std::int64_t queries, std
             float* o = out + i * ldo + h * hd;
             for (std::int64_t c = 0; c < hd; ++c) o[c] = 0.f;
             const std::int64_t b = kv_begin[i], e = kv_end[i];
+            float* prow = probs ? probs + (h * queries + i) * capacity : nullptr;
+            if (prow) std::fill(prow, prow + capacity, 0.f);
             if (e <= b) continue;
             scores.resize(std::size_t(e - b));
             const float* kh = k + kvh * capacity * hd;
@@ -85,11 +100,55 @@ void attention(const AttentionDims& d, const float* q, std::int64_t queries, std
                 scores[std::size_t(j - b)] = s / scale_div;
             }
             softmax_inplace(scores.data(), e - b);
+            if (prow) std::copy(scores.begin(), scores.end(), prow + b);
             for (std::int64_t j = b; j < e; ++j) {
                 const float p = scores[std::size_t(j - b)];
                 const float* vj = vh + j * hd;
 #pragma omp simd
                 for (std::int64_t c = 0; c < hd; ++c) o[c] += p * vj[c];
+            }
+        }
+    }
+}
+
+void attention_backward(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq,
+                        const float* k, const float* v, std::int64_t capacity, const float* probs, const float* dout,
+                        std::int64_t ldo, float* dq, float* dk, float* dv) {
+    if (queries <= 0) return;
+    const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads, S = capacity;
+    const float scale = 1.0f / float(std::sqrt(double(hd)));
+    // Query heads of one kv head write the same dk/dv rows, so work is split by kv
+    // head and a group's heads run in order (deterministic, no races).
+#pragma omp parallel if (queries * S * hd * d.heads > (std::int64_t(1) << 18))
+    {
+        std::vector<float> ds(std::size_t(queries * S));
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t kvh = 0; kvh < d.kv_heads; ++kvh) {
+            const float* kh = k + kvh * S * hd;
+            const float* vh = v + kvh * S * hd;
+            float* dkh = dk + kvh * S * hd;
+            float* dvh = dv + kvh * S * hd;
+            for (std::int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+                const float* p = probs + h * queries * S;
+                // dV += P^T dO
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(S), int(hd), int(queries), 1.f, p, int(S),
+                            dout + h * hd, int(ldo), 1.f, dvh, int(hd));
+                // dP = dO V^T, then dS = P * (dP - sum_j P dP) * scale
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(queries), int(S), int(hd), 1.f,
+                            dout + h * hd, int(ldo), vh, int(hd), 0.f, ds.data(), int(S));
+                for (std::int64_t i = 0; i < queries; ++i) {
+                    const float* pr = p + i * S;
+                    float* r = ds.data() + i * S;
+                    double dot = 0.0;
+                    for (std::int64_t j = 0; j < S; ++j) dot += double(pr[j]) * double(r[j]);
+                    const float fd = float(dot);
+                    for (std::int64_t j = 0; j < S; ++j) r[j] = pr[j] * (r[j] - fd) * scale;
+                }
+                // dQ = dS K ; dK += dS^T Q
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(queries), int(hd), int(S), 1.f, ds.data(),
+                            int(S), kh, int(hd), 0.f, dq + h * hd, int(ldq));
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(S), int(hd), int(queries), 1.f, ds.data(),
+                            int(S), q + h * hd, int(ldq), 1.f, dkh, int(hd));
             }
         }
     }

@@ -21,4 +21,17 @@ void attention(const AttentionDims& d, const float* q, std::int64_t queries, std
                const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
                float* out, std::int64_t ldo);
 
+// The same, also writing the softmax probabilities for backward: probs is
+// [heads][queries][capacity], zero outside each query's range.
+void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
+               const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
+               float* out, std::int64_t ldo, float* probs);
+
+// Backward of attention over all `capacity` slots, given the forward's probs and
+// dL/d(out) (row stride ldo). Writes dq ([queries, heads*hd], stride ldq) and
+// accumulates into dk, dv ([kv_heads][capacity][head_dim]).
+void attention_backward(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq,
+                        const float* k, const float* v, std::int64_t capacity, const float* probs, const float* dout,
+                        std::int64_t ldo, float* dq, float* dk, float* dv);
+
 }  // namespace emu::ops
