@@ -117,11 +117,29 @@ void attention_backward(const AttentionDims& d, const float* q, std::int64_t que
     if (queries <= 0) return;
     const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads, S = capacity;
     const float scale = 1.0f / float(std::sqrt(double(hd)));
+    // Queries go in chunks, each over the slot range its probabilities cover (probs are
+    // zero elsewhere), so a causal pattern costs about half of the full square.
+    constexpr std::int64_t kChunk = 64;
+    const std::int64_t chunks = (queries + kChunk - 1) / kChunk;
+    std::vector<std::int64_t> lo(std::size_t(chunks * d.heads)), hi(std::size_t(chunks * d.heads));
+    for (std::int64_t h = 0; h < d.heads; ++h)
+        for (std::int64_t c = 0; c < chunks; ++c) {
+            std::int64_t a = S, b = 0;
+            for (std::int64_t i = c * kChunk; i < std::min(queries, (c + 1) * kChunk); ++i) {
+                const float* pr = probs + (h * queries + i) * S;
+                std::int64_t j0 = 0, j1 = S;
+                while (j0 < S && pr[j0] == 0.f) ++j0;
+                while (j1 > j0 && pr[j1 - 1] == 0.f) --j1;
+                if (j1 > j0) a = std::min(a, j0), b = std::max(b, j1);
+            }
+            lo[std::size_t(h * chunks + c)] = a;
+            hi[std::size_t(h * chunks + c)] = b;
+        }
     // Query heads of one kv head write the same dk/dv rows, so work is split by kv
     // head and a group's heads run in order (deterministic, no races).
 #pragma omp parallel if (queries * S * hd * d.heads > (std::int64_t(1) << 18))
     {
-        std::vector<float> ds(std::size_t(queries * S));
+        std::vector<float> ds(std::size_t(kChunk * S));
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t kvh = 0; kvh < d.kv_heads; ++kvh) {
             const float* kh = k + kvh * S * hd;
@@ -129,26 +147,36 @@ void attention_backward(const AttentionDims& d, const float* q, std::int64_t que
             float* dkh = dk + kvh * S * hd;
             float* dvh = dv + kvh * S * hd;
             for (std::int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-                const float* p = probs + h * queries * S;
-                // dV += P^T dO
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(S), int(hd), int(queries), 1.f, p, int(S),
-                            dout + h * hd, int(ldo), 1.f, dvh, int(hd));
-                // dP = dO V^T, then dS = P * (dP - sum_j P dP) * scale
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(queries), int(S), int(hd), 1.f,
-                            dout + h * hd, int(ldo), vh, int(hd), 0.f, ds.data(), int(S));
-                for (std::int64_t i = 0; i < queries; ++i) {
-                    const float* pr = p + i * S;
-                    float* r = ds.data() + i * S;
-                    double dot = 0.0;
-                    for (std::int64_t j = 0; j < S; ++j) dot += double(pr[j]) * double(r[j]);
-                    const float fd = float(dot);
-                    for (std::int64_t j = 0; j < S; ++j) r[j] = pr[j] * (r[j] - fd) * scale;
+                for (std::int64_t c = 0; c < chunks; ++c) {
+                    const std::int64_t i0 = c * kChunk, m = std::min(kChunk, queries - i0);
+                    const std::int64_t j0 = lo[std::size_t(h * chunks + c)], n = hi[std::size_t(h * chunks + c)] - j0;
+                    float* dqc = dq + i0 * ldq + h * hd;
+                    if (n <= 0) {
+                        for (std::int64_t i = 0; i < m; ++i) std::fill(dqc + i * ldq, dqc + i * ldq + hd, 0.f);
+                        continue;
+                    }
+                    const float* p = probs + (h * queries + i0) * S + j0;
+                    const float* doc = dout + i0 * ldo + h * hd;
+                    // dV += P^T dO
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(n), int(hd), int(m), 1.f, p, int(S),
+                                doc, int(ldo), 1.f, dvh + j0 * hd, int(hd));
+                    // dP = dO V^T, then dS = P * (dP - sum_j P dP) * scale
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(n), int(hd), 1.f, doc, int(ldo),
+                                vh + j0 * hd, int(hd), 0.f, ds.data(), int(n));
+                    for (std::int64_t i = 0; i < m; ++i) {
+                        const float* pr = p + i * S;
+                        float* r = ds.data() + i * n;
+                        double dot = 0.0;
+                        for (std::int64_t j = 0; j < n; ++j) dot += double(pr[j]) * double(r[j]);
+                        const float fd = float(dot);
+                        for (std::int64_t j = 0; j < n; ++j) r[j] = pr[j] * (r[j] - fd) * scale;
+                    }
+                    // dQ = dS K ; dK += dS^T Q
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(hd), int(n), 1.f, ds.data(),
+                                int(n), kh + j0 * hd, int(hd), 0.f, dqc, int(ldq));
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(n), int(hd), int(m), 1.f, ds.data(),
+                                int(n), q + i0 * ldq + h * hd, int(ldq), 1.f, dkh + j0 * hd, int(hd));
                 }
-                // dQ = dS K ; dK += dS^T Q
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(queries), int(hd), int(S), 1.f, ds.data(),
-                            int(S), kh, int(hd), 0.f, dq + h * hd, int(ldq));
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(S), int(hd), int(queries), 1.f, ds.data(),
-                            int(S), q + h * hd, int(ldq), 1.f, dkh, int(hd));
             }
         }
     }

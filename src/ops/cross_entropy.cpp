@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "emu/core/error.h"
+#include "vec_math.h"
 
 namespace emu::ops {
 
@@ -26,14 +27,17 @@ double cross_entropy(const float* logits, std::int64_t rows, std::int64_t vocab,
         }
         float mx = x[0];
         for (std::int64_t i = 1; i < vocab; ++i) mx = std::max(mx, x[i]);
-        double sum = 0.0;
-        for (std::int64_t i = 0; i < vocab; ++i) sum += std::exp(double(x[i] - mx));
-        const double lse = double(mx) + std::log(sum);
+        float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+        for (std::int64_t i = 0; i < vocab; ++i) sum += detail::exp_approx(x[i] - mx);
+        const double lse = double(mx) + std::log(double(sum));
         const float target_logit = x[targets[r]];
         row_loss[std::size_t(r)] = double(wr) * (lse - double(target_logit));
         if (g) {
             const float s = wr * grad_scale;
-            for (std::int64_t i = 0; i < vocab; ++i) g[i] = s * float(std::exp(double(x[i]) - lse));
+            const float inv = s / sum;
+#pragma omp simd
+            for (std::int64_t i = 0; i < vocab; ++i) g[i] = inv * detail::exp_approx(x[i] - mx);
             g[targets[r]] -= s;
         }
     }
