@@ -11,46 +11,64 @@
 namespace emu::ops {
 namespace {
 
-// Many queries (prefill): per query head, scores = Q K^T and out = P V as two
-// BLAS products over the covering slot range, masking rows to their own ranges.
+// Many queries (prefill): per query head and chunk of queries, scores = Q K^T and
+// out = P V as two BLAS products over the slots the chunk covers, masking rows to
+// their own ranges (chunks keep a causal prefill at about half of the full square).
 void attention_blas(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
                     const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
                     float* out, std::int64_t ldo, float* probs) {
     const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads;
-    std::int64_t lo = kv_begin[0], hi = kv_end[0];
-    for (std::int64_t i = 1; i < queries; ++i) {
-        lo = std::min<std::int64_t>(lo, kv_begin[i]);
-        hi = std::max<std::int64_t>(hi, kv_end[i]);
+    constexpr std::int64_t kChunk = 128;
+    const std::int64_t chunks = (queries + kChunk - 1) / kChunk;
+    std::vector<std::int64_t> lo(static_cast<std::size_t>(chunks)), hi(static_cast<std::size_t>(chunks));
+    std::int64_t max_span = 1, work = 0;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+        std::int64_t a = kv_begin[c * kChunk], b = kv_end[c * kChunk];
+        for (std::int64_t i = c * kChunk + 1; i < std::min(queries, (c + 1) * kChunk); ++i) {
+            a = std::min<std::int64_t>(a, kv_begin[i]);
+            b = std::max<std::int64_t>(b, kv_end[i]);
+        }
+        lo[std::size_t(c)] = a;
+        hi[std::size_t(c)] = std::max(a, b);
+        max_span = std::max(max_span, b - a);
+        work += std::min(kChunk, queries - c * kChunk) * std::max<std::int64_t>(b - a, 1);
     }
-    const std::int64_t span = std::max<std::int64_t>(hi - lo, 1);
     const float scale_div = float(std::sqrt(double(hd)));
-#pragma omp parallel if (queries * span * hd * d.heads > (std::int64_t(1) << 20))
+#pragma omp parallel if (work * hd * d.heads > (std::int64_t(1) << 20))
     {
-        std::vector<float> scores(std::size_t(queries * span));
+        std::vector<float> scores(std::size_t(std::min(kChunk, queries) * max_span));
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t h = 0; h < d.heads; ++h) {
-            const float* kh = k + (h / group) * capacity * hd + lo * hd;
-            const float* vh = v + (h / group) * capacity * hd + lo * hd;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(queries), int(span), int(hd), 1.f, q + h * hd,
-                        int(ldq), kh, int(hd), 0.f, scores.data(), int(span));
-            for (std::int64_t i = 0; i < queries; ++i) {
-                float* row = scores.data() + i * span;
-                const std::int64_t b = kv_begin[i] - lo, e = kv_end[i] - lo;
-                for (std::int64_t j = 0; j < b; ++j) row[j] = 0.f;
-                for (std::int64_t j = std::max<std::int64_t>(e, 0); j < span; ++j) row[j] = 0.f;
-                if (e <= b) continue;
-                for (std::int64_t j = b; j < e; ++j) row[j] /= scale_div;
-                softmax_inplace(row + b, e - b);
-            }
-            if (probs) {
-                for (std::int64_t i = 0; i < queries; ++i) {
-                    float* prow = probs + (h * queries + i) * capacity;
-                    std::fill(prow, prow + capacity, 0.f);
-                    std::copy(scores.data() + i * span, scores.data() + (i + 1) * span, prow + lo);
+            for (std::int64_t c = 0; c < chunks; ++c) {
+                const std::int64_t i0 = c * kChunk, m = std::min(kChunk, queries - i0);
+                const std::int64_t l0 = lo[std::size_t(c)], span = hi[std::size_t(c)] - l0;
+                float* oc = out + i0 * ldo + h * hd;
+                if (probs)
+                    for (std::int64_t i = 0; i < m; ++i) {
+                        float* prow = probs + (h * queries + i0 + i) * capacity;
+                        std::fill(prow, prow + capacity, 0.f);
+                    }
+                if (span <= 0) {
+                    for (std::int64_t i = 0; i < m; ++i) std::fill(oc + i * ldo, oc + i * ldo + hd, 0.f);
+                    continue;
                 }
+                const float* kh = k + (h / group) * capacity * hd + l0 * hd;
+                const float* vh = v + (h / group) * capacity * hd + l0 * hd;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(span), int(hd), 1.f,
+                            q + i0 * ldq + h * hd, int(ldq), kh, int(hd), 0.f, scores.data(), int(span));
+                for (std::int64_t i = 0; i < m; ++i) {
+                    float* row = scores.data() + i * span;
+                    const std::int64_t b = kv_begin[i0 + i] - l0, e = kv_end[i0 + i] - l0;
+                    for (std::int64_t j = 0; j < b; ++j) row[j] = 0.f;
+                    for (std::int64_t j = std::max<std::int64_t>(e, 0); j < span; ++j) row[j] = 0.f;
+                    if (e <= b) continue;
+                    for (std::int64_t j = b; j < e; ++j) row[j] /= scale_div;
+                    softmax_inplace(row + b, e - b);
+                    if (probs) std::copy(row + b, row + e, probs + (h * queries + i0 + i) * capacity + l0 + b);
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(hd), int(span), 1.f,
+                            scores.data(), int(span), vh, int(hd), 0.f, oc, int(ldo));
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(queries), int(hd), int(span), 1.f,
-                        scores.data(), int(span), vh, int(hd), 0.f, out + h * hd, int(ldo));
         }
     }
 }
