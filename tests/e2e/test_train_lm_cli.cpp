@@ -81,3 +81,32 @@ TEST(TrainLmCli, TrainsResumesExactlyAndExportsForGenerate) {
                                 "/nope'");
     EXPECT_NE(bad.status, 0);
 }
+
+// Ctrl-C (SIGINT) during training saves a checkpoint and exits cleanly; --resume auto
+// then finishes the run.
+TEST(TrainLmCli, InterruptSavesACheckpoint) {
+    const std::string dir = temp_dir("train_lm_cli_interrupt");
+    const std::string out = dir + "/run", cfg = dir + "/lm.yaml";
+    std::ofstream(cfg) << "out: " << out << "\nvq: stub:4x4:64\n"
+                       << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
+                       << "model: {hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, "
+                          "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8}\n"
+                       << "data: {seq_len: 256, batch_size: 1}\nsteps: 100000\nlog_every: 1\nthreads: 1\n";
+    // Wait for the first metrics line (the interrupt guard is installed by then), then SIGINT.
+    const std::string script = "'" + std::string(EMU_BINARY) + "' train lm --quiet --config '" + cfg + "' > '" + dir +
+                               "/log.txt' 2>&1 & pid=$!; for i in $(seq 600); do grep -q step '" + out +
+                               "/metrics.jsonl' 2>/dev/null && break; sleep 0.05; done; kill -INT $pid; wait $pid";
+    std::ofstream(dir + "/interrupt.sh") << script << "\n";
+    const int status = std::system(("bash '" + dir + "/interrupt.sh'").c_str());
+    EXPECT_EQ(status, 0);
+    std::ifstream log(dir + "/log.txt");
+    const std::string text((std::istreambuf_iterator<char>(log)), {});
+    EXPECT_NE(text.find("stopped at step"), std::string::npos) << text;
+    const auto metrics = train::read_metrics(out + "/metrics.jsonl");
+    ASSERT_FALSE(metrics.empty());
+    bool found = false;
+    for (const auto& e : fs::directory_iterator(out))
+        found |= e.path().filename().string().rfind("checkpoint-", 0) == 0;
+    EXPECT_TRUE(found);
+    EXPECT_TRUE(fs::exists(out + "/model.safetensors"));  // the export is written on interrupt too
+}
