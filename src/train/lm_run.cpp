@@ -10,6 +10,9 @@
 
 #include "emu/core/error.h"
 #include "emu/core/log.h"
+#include "emu/gen/generator.h"
+#include "emu/io/image.h"
+#include "emu/lm/transformer.h"
 #include "emu/ops/threads.h"
 #include "emu/text/tokenizer.h"
 #include "emu/train/checkpoint.h"
@@ -108,6 +111,9 @@ LmBatchView view_of(const Batch& b, std::vector<float>& mask, std::vector<std::i
 
 LmRunReport run_lm_training(const nlohmann::json& config, const std::string& resume) {
     const RunOptions run = run_options_from_json(config);
+    // Every section is read before any expensive work, so a typo fails at once.
+    LmModelSpec spec = lm_model_spec_from_json(config.value("model", nlohmann::json::object()));
+    const DataConfig data = data_config_from_json(config.value("data", nlohmann::json::object()));
     const std::string out = run.out;
     fs::create_directories(out);
     if (config.contains("threads")) ops::set_num_threads(config["threads"].get<int>());
@@ -136,7 +142,6 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
           tok.roles().n_visual, " visual tokens but the vision tokenizer has ", coder.cache->codebook_size(),
           " codes");
 
-    LmModelSpec spec = lm_model_spec_from_json(config.value("model", nlohmann::json::object()));
     lm::Config& mc = spec.config;
     const text::SpecialRoles& ro = tok.roles();
     mc.vocab_size = std::int64_t(tok.n_vocab());
@@ -150,7 +155,6 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     mc.eof_token_id = ro.eof;
     mc.validate("lm config model");
 
-    DataConfig data = data_config_from_json(config.value("data", nlohmann::json::object()));
     DataConfig eval_data = data;
     eval_data.seed = config.value("eval_seed", data.seed + 1000003);
     check(eval_data.seed != data.seed, "lm config: eval_seed must differ from data.seed");
@@ -206,6 +210,29 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         return tokens > 0 ? loss / tokens : 0.0;
     };
 
+    // Sample generations from the current weights (sample_every > 0): the text and every
+    // image of each prompt, as `emu generate` would make them.
+    const int sample_every = config.value("sample_every", 0);
+    const std::vector<std::string> sample_prompts =
+        config.value("sample_prompts", std::vector<std::string>{"a red circle above a blue square"});
+    auto write_samples = [&]() {
+        if (!coder.ibq) return;  // a stub coder cannot draw
+        const fs::path dir = fs::path(out) / "samples";
+        fs::create_directories(dir);
+        nlohmann::json defaults = {{"image_area", data.world.width * data.world.height}, {"aspect", "1:1"}};
+        const gen::Generator g(tok, lm::Transformer(mc, model.weights()), *coder.ibq, defaults);
+        for (std::size_t i = 0; i < sample_prompts.size(); ++i) {
+            gen::GenerationSettings st = g.defaults("t2i");
+            st.max_new_tokens = std::min(st.max_new_tokens, data.seq_len);
+            st.seed = run.seed + i;
+            const gen::GenerationResult r = g.generate(st, sample_prompts[i], {});
+            const std::string stem = str("step-", step, "-", i);
+            std::ofstream(dir / (stem + ".txt")) << sample_prompts[i] << "\n" << tok.decode(r.tokens) << "\n";
+            for (std::size_t k = 0; k < r.images.size(); ++k)
+                write_png((dir / str(stem, "-", k, ".png")).string(), r.images[k]);
+        }
+    };
+
     bool saved_now = false;
     while (step < run.steps) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -239,6 +266,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
             metrics.write({{"step", step}, {"split", "eval"}, {"loss", report.last_eval_loss}});
             log_info(str("step ", step, ": eval loss ", report.last_eval_loss));
         }
+        if (sample_every > 0 && step % sample_every == 0) write_samples();
         if (InterruptGuard::requested()) {
             save();
             report.interrupted = true;

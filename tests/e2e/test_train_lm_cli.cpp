@@ -46,7 +46,7 @@ TEST(TrainLmCli, TrainsResumesExactlyAndExportsForGenerate) {
                           "4, num_key_value_heads: 2, head_dim: 8}\n"
                        << "data: {seq_len: 384, batch_size: 2, pool_size: 4, world: {width: 64, height: 64}}\n"
                        << "steps: 6\nlr: 3.0e-3\nwarmup_steps: 2\nlog_every: 1\neval_every: 3\neval_batches: 1\n"
-                       << "save_every: 3\nkeep_checkpoints: 3\nthreads: 2\ngrad_accum: 2\n";
+                       << "save_every: 3\nkeep_checkpoints: 3\nthreads: 2\ngrad_accum: 2\nsample_every: 6\n";
     const std::string a = dir + "/a", b = dir + "/b";
     CommandResult r = run_emu("train lm --quiet --config '" + cfg + "'");
     ASSERT_EQ(r.status, 0) << r.out;
@@ -56,6 +56,8 @@ TEST(TrainLmCli, TrainsResumesExactlyAndExportsForGenerate) {
     for (const char* f : {"config.json", "model.safetensors", "emu3.tiktoken", "emu3_vision_tokens.txt",
                           "tokenizer_config.json", "generation_defaults.json", "checkpoint-000003/train_state.json"})
         EXPECT_TRUE(fs::exists(fs::path(a) / f)) << f;
+    // A sample generation from the final weights (text, and images if it drew any).
+    EXPECT_TRUE(fs::exists(a + "/samples/step-6-0.txt"));
     // The export loads as an inference model under the official names.
     const lm::Transformer model = lm::Transformer::load(a);
     EXPECT_EQ(model.config().hidden_size, 32);
@@ -80,6 +82,11 @@ TEST(TrainLmCli, TrainsResumesExactlyAndExportsForGenerate) {
     CommandResult bad = run_emu("train lm --quiet --config '" + cfg + "' --out '" + dir + "/c' --resume '" + dir +
                                 "/nope'");
     EXPECT_NE(bad.status, 0);
+    std::ofstream(dir + "/typo.yaml") << "out: " << dir << "/d\nvq: stub:4x4:64\ntokenizer: " << a
+                                      << "/tokenizer\nmodel: {hiden_size: 8}\n";
+    CommandResult typo = run_emu("train lm --quiet --config '" + dir + "/typo.yaml'");
+    EXPECT_NE(typo.status, 0);
+    EXPECT_NE(typo.out.find("hiden_size"), std::string::npos) << typo.out;
 }
 
 // Ctrl-C (SIGINT) during training saves a checkpoint and exits cleanly; --resume auto
