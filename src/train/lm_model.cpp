@@ -157,7 +157,10 @@ LmStepResult LmTrainer::forward(const LmBatchView& b) {
     const lm::Weights w = m_.weights();
     const float eps = float(c.rms_norm_eps);
     const ops::AttentionDims ad{H, Hkv, hd};
-    std::vector<float> x(n * std::size_t(D)), h(n * std::size_t(D));
+    std::vector<float>& x = x_final_;
+    std::vector<float>& h = scratch_.h;
+    x.resize(n * std::size_t(D));
+    h.resize(n * std::size_t(D));
     for (std::int64_t i = 0; i < N; ++i)
         ops::weight_rows_to_f32(w.embed_tokens.raw(), w.embed_tokens.dtype(), D, ids_[std::size_t(i)], 1,
                                 x.data() + i * D);
@@ -183,7 +186,10 @@ LmStepResult LmTrainer::forward(const LmBatchView& b) {
         A.gate.resize(n * I);
         A.up.resize(n * I);
         A.act.resize(n * I);
-        std::vector<float> k(n * KD), v(n * KD);
+        std::vector<float>& k = scratch_.k;
+        std::vector<float>& v = scratch_.v;
+        k.resize(n * KD);
+        v.resize(n * KD);
 
         ops::rmsnorm(x.data(), N, D, lw.input_norm.data(), eps, A.h1.data(), A.inv1.data());
         ops::linear(A.h1.data(), N, lw.q_proj, A.q_pre.data());
@@ -219,13 +225,13 @@ LmStepResult LmTrainer::forward(const LmBatchView& b) {
         ops::linear(A.act.data(), N, lw.down_proj, h.data());
         add_into(x.data(), h.data(), N * D);
     }
-    x_final_ = std::move(x);
     inv_final_.resize(n);
     h_final_.resize(n * D);
     ops::rmsnorm(x_final_.data(), N, D, w.final_norm.data(), eps, h_final_.data(), inv_final_.data());
     logits_.resize(n * V);
     ops::linear(h_final_.data(), N, w.lm_head, logits_.data());
 
+    backward_done_ = false;
     LmStepResult res;
     res.loss_sum = ops::cross_entropy(logits_.data(), N, V, targets_.data(), weights_.data(), nullptr);
     for (float wt : weights_) res.tokens += wt;
@@ -237,7 +243,7 @@ void LmTrainer::backward(float grad_scale) {
     const std::int64_t D = c.hidden_size, I = c.intermediate_size, H = c.num_attention_heads,
                        Hkv = c.num_key_value_heads, hd = c.head_dim, V = c.vocab_size, L = c.num_hidden_layers;
     const std::int64_t QD = c.q_dim(), KD = c.kv_dim(), half = hd / 2, T = T_, N = rows_ * T_;
-    check(!logits_.empty() && std::int64_t(acts_.size()) == L, "lm backward: no forward pass to go back through");
+    check(!backward_done_ && std::int64_t(acts_.size()) == L, "lm backward: no forward pass to go back through");
     const std::size_t n = std::size_t(N);
     const lm::Weights w = m_.weights();
     const ops::AttentionDims ad{H, Hkv, hd};
@@ -246,16 +252,24 @@ void LmTrainer::backward(float grad_scale) {
     // Head and final norm. dlogits reuses the logits buffer (the forward's logits are gone after this).
     std::vector<float>& dlogits = logits_;
     ops::cross_entropy(logits_.data(), N, V, targets_.data(), weights_.data(), dlogits.data(), grad_scale);
-    std::vector<float> dh(n * D), dx(n * D), tmp(n * D);
+    // Scratch buffers live across steps (same sizes every step: no page faults).
+    Scratch& S = scratch_;
+    auto sized = [](std::vector<float>& v, std::size_t size) -> std::vector<float>& {
+        v.resize(size);
+        return v;
+    };
+    std::vector<float>&dh = sized(S.dh, n * D), &dx = sized(S.dx, n * D), &tmp = sized(S.tmp, n * D);
     ops::linear_backward_input(dlogits.data(), N, w.lm_head, dh.data());
     ops::linear_backward_weight(dlogits.data(), h_final_.data(), N, V, D,
                                 g(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"));
     ops::rmsnorm_backward(x_final_.data(), inv_final_.data(), N, D, w.final_norm.data(), dh.data(), dx.data(),
                           g("model.norm.weight"));
-    logits_.clear();
+    backward_done_ = true;
 
-    std::vector<float> dact(n * I), dgate(n * I), dup(n * I), dattn(n * QD), dq(n * QD), dq_pre(n * QD),
-        dkc(n * KD), dvc(n * KD), dk(n * KD), dv(n * KD), dk_pre(n * KD);
+    std::vector<float>&dact = sized(S.dact, n * I), &dgate = sized(S.dgate, n * I), &dup = sized(S.dup, n * I),
+                      &dattn = sized(S.dattn, n * QD), &dq = sized(S.dq, n * QD), &dq_pre = sized(S.dq_pre, n * QD),
+                      &dkc = sized(S.dkc, n * KD), &dvc = sized(S.dvc, n * KD), &dk = sized(S.dk, n * KD),
+                      &dv = sized(S.dv, n * KD), &dk_pre = sized(S.dk_pre, n * KD);
     for (std::int64_t l = L - 1; l >= 0; --l) {
         const lm::LayerWeights& lw = w.layers[std::size_t(l)];
         LayerActs& A = acts_[std::size_t(l)];

@@ -71,7 +71,7 @@ public:
     explicit LmTrainer(LmModel& model) : m_(model) {}
     // Forward over the batch; keeps activations. Returns the masked loss.
     LmStepResult forward(const LmBatchView& batch);
-    // Logits [rows*seq_len, vocab] of the last forward.
+    // Logits [rows*seq_len, vocab] of the last forward (until backward(), which reuses the buffer).
     const std::vector<float>& logits() const { return logits_; }
     // Adds d(loss_sum * grad_scale)/d(param) into the model's gradients
     // (grad_scale = 1/tokens gives the mean loss).
@@ -82,7 +82,12 @@ private:
         std::vector<float> x, inv1, h1, q_pre, k_pre, q_inv, k_inv, q, kc, vc, probs, attn, xm, inv2, h2, gate, up,
             act;
     };
+    struct Scratch {
+        std::vector<float> k, v, h, dh, dx, tmp, dact, dgate, dup, dattn, dq, dq_pre, dkc, dvc, dk, dv, dk_pre;
+    };
     LmModel& m_;
+    Scratch scratch_;
+    bool backward_done_ = true;
     std::int64_t rows_ = 0, T_ = 0;
     std::vector<std::int32_t> ids_, targets_, kv_begin_, kv_end_;
     std::vector<float> weights_, cos_, sin_;
