@@ -233,7 +233,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         }
     };
 
-    bool saved_now = false;
+    bool saved_now = from.has_value();  // a resumed run that has nothing left to do saves nothing new
     while (step < run.steps) {
         const auto t0 = std::chrono::steady_clock::now();
         double loss_sum = 0, tok_sum = 0, batch_tokens = 0;
