@@ -24,41 +24,66 @@ const float* kv_rows_f32(const void* base, DType t, std::int64_t b, std::int64_t
     return buf.data();
 }
 
-// Many queries (prefill): per query head, scores = Q K^T and out = P V as two
-// BLAS products over the covering slot range, masking rows to their own ranges.
+// Many queries (prefill): per query head and chunk of queries, scores = Q K^T and
+// out = P V as two BLAS products over the slots the chunk covers, masking rows to
+// their own ranges (chunks keep a causal prefill at about half of the full square).
 void attention_blas(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const void* k,
-                    const void* v, DType kv_dtype, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
-                    float* out, std::int64_t ldo) {
+                    const void* v, DType kv_dtype, std::int64_t capacity, const std::int32_t* kv_begin,
+                    const std::int32_t* kv_end, float* out, std::int64_t ldo, float* probs) {
     const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads;
-    std::int64_t lo = kv_begin[0], hi = kv_end[0];
-    for (std::int64_t i = 1; i < queries; ++i) {
-        lo = std::min<std::int64_t>(lo, kv_begin[i]);
-        hi = std::max<std::int64_t>(hi, kv_end[i]);
+    constexpr std::int64_t kChunk = 128;
+    const std::int64_t chunks = (queries + kChunk - 1) / kChunk;
+    std::vector<std::int64_t> lo(static_cast<std::size_t>(chunks)), hi(static_cast<std::size_t>(chunks));
+    std::int64_t max_span = 1, work = 0;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+        std::int64_t a = kv_begin[c * kChunk], b = kv_end[c * kChunk];
+        for (std::int64_t i = c * kChunk + 1; i < std::min(queries, (c + 1) * kChunk); ++i) {
+            a = std::min<std::int64_t>(a, kv_begin[i]);
+            b = std::max<std::int64_t>(b, kv_end[i]);
+        }
+        lo[std::size_t(c)] = a;
+        hi[std::size_t(c)] = std::max(a, b);
+        max_span = std::max(max_span, b - a);
+        work += std::min(kChunk, queries - c * kChunk) * std::max<std::int64_t>(b - a, 1);
     }
-    const std::int64_t span = std::max<std::int64_t>(hi - lo, 1);
     const float scale_div = float(std::sqrt(double(hd)));
-#pragma omp parallel if (queries * span * hd * d.heads > (std::int64_t(1) << 20))
+#pragma omp parallel if (work * hd * d.heads > (std::int64_t(1) << 20))
     {
-        std::vector<float> scores(std::size_t(queries * span)), kbuf, vbuf;
+        std::vector<float> scores(std::size_t(std::min(kChunk, queries) * max_span)), kbuf, vbuf;
         const std::int64_t esize = kv_dtype == DType::F32 ? 4 : 2;
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t h = 0; h < d.heads; ++h) {
-            const std::int64_t head_off = (h / group) * capacity * hd * esize;
-            const float* kh = kv_rows_f32(static_cast<const std::uint8_t*>(k) + head_off, kv_dtype, lo, lo + span, hd, kbuf);
-            const float* vh = kv_rows_f32(static_cast<const std::uint8_t*>(v) + head_off, kv_dtype, lo, lo + span, hd, vbuf);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(queries), int(span), int(hd), 1.f, q + h * hd,
-                        int(ldq), kh, int(hd), 0.f, scores.data(), int(span));
-            for (std::int64_t i = 0; i < queries; ++i) {
-                float* row = scores.data() + i * span;
-                const std::int64_t b = kv_begin[i] - lo, e = kv_end[i] - lo;
-                for (std::int64_t j = 0; j < b; ++j) row[j] = 0.f;
-                for (std::int64_t j = std::max<std::int64_t>(e, 0); j < span; ++j) row[j] = 0.f;
-                if (e <= b) continue;
-                for (std::int64_t j = b; j < e; ++j) row[j] /= scale_div;
-                softmax_inplace(row + b, e - b);
+            for (std::int64_t c = 0; c < chunks; ++c) {
+                const std::int64_t i0 = c * kChunk, m = std::min(kChunk, queries - i0);
+                const std::int64_t l0 = lo[std::size_t(c)], span = hi[std::size_t(c)] - l0;
+                float* oc = out + i0 * ldo + h * hd;
+                if (probs)
+                    for (std::int64_t i = 0; i < m; ++i) {
+                        float* prow = probs + (h * queries + i0 + i) * capacity;
+                        std::fill(prow, prow + capacity, 0.f);
+                    }
+                if (span <= 0) {
+                    for (std::int64_t i = 0; i < m; ++i) std::fill(oc + i * ldo, oc + i * ldo + hd, 0.f);
+                    continue;
+                }
+                const std::int64_t head_off = (h / group) * capacity * hd * esize;
+                const float* kh = kv_rows_f32(static_cast<const std::uint8_t*>(k) + head_off, kv_dtype, l0, l0 + span, hd, kbuf);
+                const float* vh = kv_rows_f32(static_cast<const std::uint8_t*>(v) + head_off, kv_dtype, l0, l0 + span, hd, vbuf);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(span), int(hd), 1.f,
+                            q + i0 * ldq + h * hd, int(ldq), kh, int(hd), 0.f, scores.data(), int(span));
+                for (std::int64_t i = 0; i < m; ++i) {
+                    float* row = scores.data() + i * span;
+                    const std::int64_t b = kv_begin[i0 + i] - l0, e = kv_end[i0 + i] - l0;
+                    for (std::int64_t j = 0; j < b; ++j) row[j] = 0.f;
+                    for (std::int64_t j = std::max<std::int64_t>(e, 0); j < span; ++j) row[j] = 0.f;
+                    if (e <= b) continue;
+                    for (std::int64_t j = b; j < e; ++j) row[j] /= scale_div;
+                    softmax_inplace(row + b, e - b);
+                    if (probs) std::copy(row + b, row + e, probs + (h * queries + i0 + i) * capacity + l0 + b);
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(hd), int(span), 1.f,
+                            scores.data(), int(span), vh, int(hd), 0.f, oc, int(ldo));
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(queries), int(hd), int(span), 1.f,
-                        scores.data(), int(span), vh, int(hd), 0.f, out + h * hd, int(ldo));
         }
     }
 }
@@ -67,11 +92,11 @@ void attention_blas(const AttentionDims& d, const float* q, std::int64_t queries
 
 void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const void* k,
                const void* v, DType kv_dtype, std::int64_t capacity, const std::int32_t* kv_begin,
-               const std::int32_t* kv_end, float* out, std::int64_t ldo) {
+               const std::int32_t* kv_end, float* out, std::int64_t ldo, float* probs) {
     if (queries <= 0) return;
     const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads;
     if (queries >= 16) {
-        attention_blas(d, q, queries, ldq, k, v, kv_dtype, capacity, kv_begin, kv_end, out, ldo);
+        attention_blas(d, q, queries, ldq, k, v, kv_dtype, capacity, kv_begin, kv_end, out, ldo, probs);
         return;
     }
     const float scale_div = float(std::sqrt(double(hd)));
@@ -89,6 +114,8 @@ void attention(const AttentionDims& d, const float* q, std::int64_t queries, std
             float* o = out + i * ldo + h * hd;
             for (std::int64_t c = 0; c < hd; ++c) o[c] = 0.f;
             const std::int64_t b = kv_begin[i], e = kv_end[i];
+            float* prow = probs ? probs + (h * queries + i) * capacity : nullptr;
+            if (prow) std::fill(prow, prow + capacity, 0.f);
             if (e <= b) continue;
             scores.resize(std::size_t(e - b));
             const std::int64_t head_off = kvh * capacity * hd * esize;
@@ -103,11 +130,83 @@ void attention(const AttentionDims& d, const float* q, std::int64_t queries, std
                 scores[std::size_t(j - b)] = s / scale_div;
             }
             softmax_inplace(scores.data(), e - b);
+            if (prow) std::copy(scores.begin(), scores.end(), prow + b);
             for (std::int64_t j = b; j < e; ++j) {
                 const float p = scores[std::size_t(j - b)];
                 const float* vj = vh + (j - b) * hd;
 #pragma omp simd
                 for (std::int64_t c = 0; c < hd; ++c) o[c] += p * vj[c];
+            }
+        }
+    }
+}
+
+void attention_backward(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq,
+                        const float* k, const float* v, std::int64_t capacity, const float* probs, const float* dout,
+                        std::int64_t ldo, float* dq, float* dk, float* dv) {
+    if (queries <= 0) return;
+    const std::int64_t hd = d.head_dim, group = d.heads / d.kv_heads, S = capacity;
+    const float scale = 1.0f / float(std::sqrt(double(hd)));
+    // Queries go in chunks, each over the slot range its probabilities cover (probs are
+    // zero elsewhere), so a causal pattern costs about half of the full square.
+    constexpr std::int64_t kChunk = 64;
+    const std::int64_t chunks = (queries + kChunk - 1) / kChunk;
+    std::vector<std::int64_t> lo(std::size_t(chunks * d.heads)), hi(std::size_t(chunks * d.heads));
+    for (std::int64_t h = 0; h < d.heads; ++h)
+        for (std::int64_t c = 0; c < chunks; ++c) {
+            std::int64_t a = S, b = 0;
+            for (std::int64_t i = c * kChunk; i < std::min(queries, (c + 1) * kChunk); ++i) {
+                const float* pr = probs + (h * queries + i) * S;
+                std::int64_t j0 = 0, j1 = S;
+                while (j0 < S && pr[j0] == 0.f) ++j0;
+                while (j1 > j0 && pr[j1 - 1] == 0.f) --j1;
+                if (j1 > j0) a = std::min(a, j0), b = std::max(b, j1);
+            }
+            lo[std::size_t(h * chunks + c)] = a;
+            hi[std::size_t(h * chunks + c)] = b;
+        }
+    // Query heads of one kv head write the same dk/dv rows, so work is split by kv
+    // head and a group's heads run in order (deterministic, no races).
+#pragma omp parallel if (queries * S * hd * d.heads > (std::int64_t(1) << 18))
+    {
+        std::vector<float> ds(std::size_t(kChunk * S));
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t kvh = 0; kvh < d.kv_heads; ++kvh) {
+            const float* kh = k + kvh * S * hd;
+            const float* vh = v + kvh * S * hd;
+            float* dkh = dk + kvh * S * hd;
+            float* dvh = dv + kvh * S * hd;
+            for (std::int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+                for (std::int64_t c = 0; c < chunks; ++c) {
+                    const std::int64_t i0 = c * kChunk, m = std::min(kChunk, queries - i0);
+                    const std::int64_t j0 = lo[std::size_t(h * chunks + c)], n = hi[std::size_t(h * chunks + c)] - j0;
+                    float* dqc = dq + i0 * ldq + h * hd;
+                    if (n <= 0) {
+                        for (std::int64_t i = 0; i < m; ++i) std::fill(dqc + i * ldq, dqc + i * ldq + hd, 0.f);
+                        continue;
+                    }
+                    const float* p = probs + (h * queries + i0) * S + j0;
+                    const float* doc = dout + i0 * ldo + h * hd;
+                    // dV += P^T dO
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(n), int(hd), int(m), 1.f, p, int(S),
+                                doc, int(ldo), 1.f, dvh + j0 * hd, int(hd));
+                    // dP = dO V^T, then dS = P * (dP - sum_j P dP) * scale
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(n), int(hd), 1.f, doc, int(ldo),
+                                vh + j0 * hd, int(hd), 0.f, ds.data(), int(n));
+                    for (std::int64_t i = 0; i < m; ++i) {
+                        const float* pr = p + i * S;
+                        float* r = ds.data() + i * n;
+                        double dot = 0.0;
+                        for (std::int64_t j = 0; j < n; ++j) dot += double(pr[j]) * double(r[j]);
+                        const float fd = float(dot);
+                        for (std::int64_t j = 0; j < n; ++j) r[j] = pr[j] * (r[j] - fd) * scale;
+                    }
+                    // dQ = dS K ; dK += dS^T Q
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(hd), int(n), 1.f, ds.data(),
+                                int(n), kh + j0 * hd, int(hd), 0.f, dqc, int(ldq));
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(n), int(hd), int(m), 1.f, ds.data(),
+                                int(n), q + i0 * ldq + h * hd, int(ldq), 1.f, dkh + j0 * hd, int(hd));
+                }
             }
         }
     }

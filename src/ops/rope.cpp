@@ -37,4 +37,17 @@ void rope_apply(float* x, std::int64_t heads, std::int64_t head_dim, const float
     }
 }
 
+void rope_apply_backward(float* dx, std::int64_t heads, std::int64_t head_dim, const float* cos_row,
+                         const float* sin_row) {
+    const std::int64_t half = head_dim / 2;
+    for (std::int64_t h = 0; h < heads; ++h) {
+        float* v = dx + h * head_dim;
+        for (std::int64_t i = 0; i < half; ++i) {
+            float a = v[i], b = v[i + half];
+            v[i] = a * cos_row[i] + b * sin_row[i];
+            v[i + half] = b * cos_row[i] - a * sin_row[i];
+        }
+    }
+}
+
 }  // namespace emu::ops

@@ -18,9 +18,24 @@ struct AttentionDims {
 // k,v: [kv_heads][capacity][head_dim] cache slots of kv_dtype (F32 or BF16).
 // Query i attends to slots [kv_begin[i], kv_end[i]); an empty range yields zeros.
 // out: [queries, heads*head_dim], row stride ldo. Scores are q.k / sqrt(head_dim),
-// softmax in float32.
+// softmax in float32. When probs is given it also receives the softmax probabilities
+// for backward: [heads][queries][capacity], zero outside each query's range.
 void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const void* k,
                const void* v, DType kv_dtype, std::int64_t capacity, const std::int32_t* kv_begin,
-               const std::int32_t* kv_end, float* out, std::int64_t ldo);
+               const std::int32_t* kv_end, float* out, std::int64_t ldo, float* probs = nullptr);
+
+// F32 keys and values (training).
+inline void attention(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq, const float* k,
+                      const float* v, std::int64_t capacity, const std::int32_t* kv_begin, const std::int32_t* kv_end,
+                      float* out, std::int64_t ldo, float* probs = nullptr) {
+    attention(d, q, queries, ldq, k, v, DType::F32, capacity, kv_begin, kv_end, out, ldo, probs);
+}
+
+// Backward of attention over all `capacity` slots, given the forward's probs and
+// dL/d(out) (row stride ldo). Writes dq ([queries, heads*hd], stride ldq) and
+// accumulates into dk, dv ([kv_heads][capacity][head_dim]).
+void attention_backward(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq,
+                        const float* k, const float* v, std::int64_t capacity, const float* probs, const float* dout,
+                        std::int64_t ldo, float* dq, float* dk, float* dv);
 
 }  // namespace emu::ops

@@ -45,6 +45,12 @@ void set_bf16_input_splits(int splits);
 bool amx_for_f32();
 void set_amx_for_f32(bool on);
 
+// Backward of linear for F32 weights w [out, in]: dx[rows, in] = dy · w
+// (overwritten; accumulate = true adds instead), dw[out, in] += dyᵀ · x.
+void linear_backward_input(const float* dy, std::int64_t rows, const Tensor& w, float* dx, bool accumulate = false);
+void linear_backward_weight(const float* dy, const float* x, std::int64_t rows, std::int64_t out, std::int64_t in,
+                            float* dw);
+
 std::int64_t blas_min_rows();
 void set_blas_min_rows(std::int64_t rows);
 

@@ -21,4 +21,9 @@ void rope_tables(const RopeParams& p, const std::int64_t* positions, std::int64_
 // token's table rows (head_dim/2 values each).
 void rope_apply(float* x, std::int64_t heads, std::int64_t head_dim, const float* cos_row, const float* sin_row);
 
+// Backward of rope_apply (the transpose of a rotation is the rotation by the
+// opposite angle): turns dL/d(rotated) into dL/d(input), in place.
+void rope_apply_backward(float* dx, std::int64_t heads, std::int64_t head_dim, const float* cos_row,
+                         const float* sin_row);
+
 }  // namespace emu::ops
