@@ -139,7 +139,9 @@ LmStepResult LmTrainer::forward(const LmBatchView& b) {
     for (std::int64_t r = 0; r < rows_; ++r)
         for (std::int64_t t = 0; t + 1 < T; ++t) {
             const std::int64_t i = r * T + t;
-            targets_[std::size_t(i)] = ids_[std::size_t(i + 1)];
+            targets_[std::size_t(i)] = b.targets ? b.targets[i + 1] : ids_[std::size_t(i + 1)];
+            check(targets_[std::size_t(i)] >= 0 && targets_[std::size_t(i)] < V, "lm forward: target id ",
+                  targets_[std::size_t(i)], " is outside the vocabulary");
             weights_[std::size_t(i)] = b.mask ? b.mask[i + 1] : 1.f;
         }
     std::vector<std::int64_t> pos(n);

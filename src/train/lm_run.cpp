@@ -21,6 +21,7 @@
 #include "emu/train/metrics.h"
 #include "emu/train/optimizer.h"
 #include "emu/train/run.h"
+#include "emu/train/dida.h"
 #include "emu/train/tokenizer_training.h"
 #include "emu/vision/ibq.h"
 
@@ -122,10 +123,23 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     const std::string cache_path = (fs::path(out) / "image_codes.safetensors").string();
     if (fs::exists(cache_path)) coder.cache->load(cache_path);
 
+    // Adaptation (emu train dida) starts from a trained model folder: its weights, its
+    // shape and, unless the config names another, its tokenizer.
+    const std::string init_from = config.value("init_from", std::string());
+    if (!init_from.empty()) {
+        check(!config.contains("model"), "lm config: 'model' and 'init_from' exclude each other");
+        spec.config = lm::Config::load(init_from);
+    }
+    const bool dida = config.contains("dida");
+    const DidaConfig dida_config = dida ? dida_config_from_json(config["dida"]) : DidaConfig{};
+
     // Tokenizer: a folder, or a tokenizer-training section trained into OUT/tokenizer.
     std::string tok_dir;
-    check(config.contains("tokenizer"), "lm config: 'tokenizer' (folder or training section) is required");
-    if (config["tokenizer"].is_string()) {
+    check(config.contains("tokenizer") || !init_from.empty(),
+          "lm config: 'tokenizer' (folder or training section) is required");
+    if (!config.contains("tokenizer")) {
+        tok_dir = init_from;
+    } else if (config["tokenizer"].is_string()) {
         tok_dir = config["tokenizer"].get<std::string>();
     } else {
         tok_dir = (fs::path(out) / "tokenizer").string();
@@ -160,6 +174,24 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     check(eval_data.seed != data.seed, "lm config: eval_seed must differ from data.seed");
 
     LmModel model = LmModel::random(mc, run.seed, spec.init_std);
+    if (!init_from.empty()) {
+        const TensorStore store = TensorStore::open(init_from);
+        std::map<std::string, Tensor> tensors;
+        for (const std::string& name : store.names()) tensors.emplace(name, store.get(name));
+        model = LmModel::from_tensors(mc, tensors);
+        log_info(str("initialised from ", init_from));
+    }
+    std::vector<float> mask;
+    std::vector<std::int64_t> pos;
+    const text::TokenId mask_token = dida ? tok.require_special(dida_config.mask_token) : text::kNoToken;
+    DidaRows dida_rows;
+    // The trainer's view of a batch: as is, or turned into DiDA rows (noise keyed by the
+    // stream position, so resuming repeats it exactly).
+    auto batch_view = [&](const Batch& b, std::uint64_t noise_seed) {
+        if (!dida) return view_of(b, mask, pos);
+        make_dida_rows(b, tok.roles(), mask_token, dida_config, noise_seed, dida_rows);
+        return dida_rows.view(b);
+    };
     std::vector<Param> params = model.params();
     AdamW opt(params, run.optimizer);
     BatchStream stream(data, tok, *coder.cache), eval_stream(eval_data, tok, *coder.cache);
@@ -186,8 +218,6 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     InterruptGuard guard;
     GradAccumulation accum(run.grad_accum);
     LmRunReport report;
-    std::vector<float> mask;
-    std::vector<std::int64_t> pos;
 
     auto save = [&]() {
         TrainState st;
@@ -203,7 +233,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         double loss = 0, tokens = 0;
         for (int i = 0; i < run.eval_batches; ++i) {
             const Batch b = eval_stream.next();
-            const LmStepResult r = trainer.forward(view_of(b, mask, pos));
+            const LmStepResult r = trainer.forward(batch_view(b, eval_data.seed));
             loss += r.loss_sum;
             tokens += r.tokens;
         }
@@ -240,7 +270,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         for (int m = 0; m < run.grad_accum; ++m) {
             accum.begin_micro(params);
             const Batch b = stream.next();
-            const LmStepResult r = trainer.forward(view_of(b, mask, pos));
+            const LmStepResult r = trainer.forward(batch_view(b, data.seed));
             trainer.backward(r.tokens > 0 ? float(1.0 / r.tokens) : 0.f);
             accum.end_micro(params);
             loss_sum += r.loss();
@@ -285,6 +315,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     model.save_pretrained(out);
     copy_tokenizer_files(tok_dir, out);
     nlohmann::json gen = {{"image_area", data.world.width * data.world.height}, {"aspect", "1:1"}};
+    if (dida) gen["dida"] = {{"mask_token", dida_config.mask_token}, {"steps", dida_config.steps}};
     if (config.contains("generation")) gen.update(config["generation"]);
     std::ofstream(fs::path(out) / "generation_defaults.json") << gen.dump(2) << "\n";
     report.steps = step;

@@ -100,7 +100,7 @@ TEST(TrainLmCli, InterruptSavesACheckpoint) {
                           "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8}\n"
                        << "data: {seq_len: 256, batch_size: 1}\nsteps: 100000\nlog_every: 1\nthreads: 1\n";
     // Wait for the first metrics line (the interrupt guard is installed by then), then SIGINT.
-    const std::string script = "'" + std::string(EMU_BINARY) + "' train lm --quiet --config '" + cfg + "' > '" + dir +
+    const std::string script = std::string("'") + EMU_BINARY + "' train lm --quiet --config '" + cfg + "' > '" + dir +
                                "/log.txt' 2>&1 & pid=$!; for i in $(seq 600); do grep -q step '" + out +
                                "/metrics.jsonl' 2>/dev/null && break; sleep 0.05; done; kill -INT $pid; wait $pid";
     std::ofstream(dir + "/interrupt.sh") << script << "\n";
@@ -116,4 +116,35 @@ TEST(TrainLmCli, InterruptSavesACheckpoint) {
         found |= e.path().filename().string().rfind("checkpoint-", 0) == 0;
     EXPECT_TRUE(found);
     EXPECT_TRUE(fs::exists(out + "/model.safetensors"));  // the export is written on interrupt too
+}
+
+TEST(TrainDidaCli, AdaptsATrainedModelForParallelDecoding) {
+    const std::string vq = vq_dir();
+    if (vq.empty()) GTEST_FAIL() << "no vq fixture case found";
+    const std::string dir = temp_dir("train_dida_cli");
+    std::ofstream(dir + "/lm.yaml") << "out: " << dir << "/ar\nvq: " << vq << "\n"
+                                    << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
+                                    << "model: {hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, "
+                                       "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16}\n"
+                                    << "data: {seq_len: 256, batch_size: 2, pool_size: 4, task_weights: {t2i: 1}}\n"
+                                    << "steps: 2\nthreads: 2\n";
+    ASSERT_EQ(run_emu("train lm --quiet --config '" + dir + "/lm.yaml'").status, 0);
+    std::ofstream(dir + "/dida.yaml") << "out: " << dir << "/dida\nvq: " << vq << "\n"
+                                      << "dida: {ar_fraction: 0.2, steps: 3}\n"
+                                      << "data: {seq_len: 256, batch_size: 2, pool_size: 4, task_weights: {t2i: 1}}\n"
+                                      << "steps: 3\nlog_every: 1\nthreads: 2\n";
+    CommandResult r = run_emu("train dida --quiet --from '" + dir + "/ar' --config '" + dir + "/dida.yaml'");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(train_losses(dir + "/dida/metrics.jsonl").size(), 3u);
+    const nlohmann::json defaults = nlohmann::json::parse(read_all(dir + "/dida/generation_defaults.json"));
+    EXPECT_EQ(defaults["dida"]["steps"], 3);
+    CommandResult g = run_emu("generate --decoder dida --model '" + dir + "/dida' --vq '" + vq +
+                              "' --max-new-tokens 40 --out '" + dir + "/gen' --quiet 'a red circle'");
+    ASSERT_EQ(g.status, 0) << g.out;
+    const nlohmann::json res = nlohmann::json::parse(read_all(dir + "/gen/t2i/result.json"));
+    EXPECT_EQ(res["settings"]["dida_steps"], 3);
+    // Missing --from is a clear error.
+    CommandResult bad = run_emu("train dida --quiet --config '" + dir + "/dida.yaml'");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.out.find("--from"), std::string::npos) << bad.out;
 }

@@ -51,6 +51,9 @@ struct LmBatchView {
     const std::int64_t* positions = nullptr;    // RoPE positions; null = 0.. per row
     const std::int32_t* segments = nullptr;     // sequence number per token (0 = padding); null = one per row
     const std::int32_t* blocks = nullptr;       // nonzero: bidirectional block id inside its segment; null = none
+    // What position i must be predicted as (from the logits at i-1); null = ids. Differs
+    // from ids where the input is corrupted (a [MASK] whose clean token is the target).
+    const std::int32_t* targets = nullptr;
 };
 
 // Per-token attention ranges [begin, end) within a row: causal inside its segment,
