@@ -188,6 +188,36 @@ void init_output(float* y, const float* bias, int O, std::size_t n, bool accumul
     }
 }
 
+// Scatter-adds a [C*kh*kw, rows*out_w] column gradient back onto the stored input grid:
+// the transpose of im2col_rows (an upsampled read sums its copies into one stored pixel).
+void col2im_add_rows(const float* dcol, const Conv2dShape& s, int row0, int rows, float* dx) {
+    const int ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample, st = s.stride;
+    const int kk = s.kernel_h * s.kernel_w;
+    const std::size_t n = std::size_t(rows) * ow;
+#pragma omp parallel for schedule(static) if (std::size_t(s.in_channels) * kk * n >= detail::kParallelMinElems)
+    for (int c = 0; c < s.in_channels; ++c) {
+        float* plane = dx + std::size_t(c) * s.in_h * s.in_w;
+        for (int t = 0; t < kk; ++t) {
+            const int ky = t / s.kernel_w, kx = t % s.kernel_w;
+            const float* src = dcol + (std::size_t(c) * kk + t) * n;
+            const int ix0 = -s.pad_left + kx;
+            const int lo = std::min(ow, ix0 >= 0 ? 0 : (-ix0 + st - 1) / st);
+            const int hi = std::max(lo, std::min(ow, vw - 1 - ix0 >= 0 ? (vw - 1 - ix0) / st + 1 : 0));
+            for (int oy = row0; oy < row0 + rows; ++oy) {
+                const int iy = oy * st - s.pad_top + ky;
+                if (iy < 0 || iy >= vh) continue;
+                float* dst = plane + std::size_t(iy / u) * s.in_w;
+                const float* g = src + std::size_t(oy - row0) * ow;
+                if (st == 1 && u == 1) {
+                    for (int i = lo; i < hi; ++i) dst[ix0 + i] += g[i];
+                } else {
+                    for (int i = lo; i < hi; ++i) dst[(i * st + ix0) / u] += g[i];
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
@@ -247,6 +277,41 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
         const int cols = nr * ow;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols, 1.f,
                     y + std::size_t(r0) * ow, int(n));
+    }
+}
+
+void conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight, float* dbias,
+                     const Conv2dShape& s, const ChannelAffine* pre, std::size_t scratch_floats) {
+    validate(s);
+    if (scratch_floats == 0) scratch_floats = kColumnBudgetFloats;
+    const int O = s.out_channels, oh = s.out_h(), ow = s.out_w();
+    const std::size_t n = std::size_t(oh) * ow;
+    const int K = s.in_channels * s.kernel_h * s.kernel_w;
+    if (dbias) {
+        for (int o = 0; o < O; ++o) {
+            const float* row = dy + std::size_t(o) * n;
+            double acc = 0;
+            for (std::size_t i = 0; i < n; ++i) acc += row[i];
+            dbias[o] += float(acc);
+        }
+    }
+    if (!dx && !dweight) return;
+    const int rows = std::min(oh, int(std::max<std::size_t>(1, scratch_floats / (std::size_t(K) * ow))));
+    std::unique_ptr<float[]> col(new float[std::size_t(K) * rows * ow]);
+    for (int r0 = 0; r0 < oh; r0 += rows) {
+        const int nr = std::min(rows, oh - r0), cols = nr * ow;
+        if (dweight) {
+            // dW[O, K] += dY[O, cols] * col[K, cols]^T, col holding the transformed input.
+            im2col_rows(x, s, pre, r0, nr, col.get(), true);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, cols, 1.f, dy + std::size_t(r0) * ow, int(n),
+                        col.get(), cols, 1.f, dweight, K);
+        }
+        if (dx) {
+            // dcol[K, cols] = W^T dY, then scattered back.
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cols, O, 1.f, weight, K,
+                        dy + std::size_t(r0) * ow, int(n), 0.f, col.get(), cols);
+            col2im_add_rows(col.get(), s, r0, nr, dx);
+        }
     }
 }
 

@@ -82,6 +82,65 @@ void swish(const float* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = detail::swish1(x[i]);
 }
 
+void group_norm_backward(const float* x, const float* dy, float* dx, int channels, std::size_t hw, int groups,
+                         float eps, const float* gamma, const float* beta, bool then_swish, float* dgamma,
+                         float* dbeta) {
+    // rstd and -mean*rstd per channel, from the forward's own statistics code.
+    std::vector<float> rs(channels), sh(channels);
+    group_norm_coefficients(x, channels, hw, groups, eps, nullptr, nullptr, rs.data(), sh.data());
+    const int cpg = channels / groups;
+    const double count = double(cpg) * double(hw);
+#pragma omp parallel for schedule(static) if (std::size_t(channels) * hw >= detail::kParallelMinElems)
+    for (int g = 0; g < groups; ++g) {
+        // dv: gradient at the affine output (before swish); xh: normalised input.
+        double s1 = 0, s2 = 0;
+        for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
+            const float* p = x + std::size_t(c) * hw;
+            const float* d = dy + std::size_t(c) * hw;
+            const double ga = gamma ? gamma[c] : 1.0, be = beta ? beta[c] : 0.0;
+            double dg = 0, db = 0;
+            for (std::size_t i = 0; i < hw; ++i) {
+                const double xh = double(p[i]) * rs[c] + sh[c];
+                double dv = d[i];
+                if (then_swish) {
+                    const double v = xh * ga + be, sg = 1.0 / (1.0 + std::exp(-v));
+                    dv *= sg * (1.0 + v * (1.0 - sg));
+                }
+                dg += dv * xh;
+                db += dv;
+            }
+            if (dgamma) dgamma[c] += float(dg);
+            if (dbeta) dbeta[c] += float(db);
+            s1 += db * ga;
+            s2 += dg * ga;
+        }
+        const double m1 = s1 / count, m2 = s2 / count;
+        for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
+            const float* p = x + std::size_t(c) * hw;
+            const float* d = dy + std::size_t(c) * hw;
+            float* o = dx + std::size_t(c) * hw;
+            const double ga = gamma ? gamma[c] : 1.0, be = beta ? beta[c] : 0.0, r = rs[c];
+            for (std::size_t i = 0; i < hw; ++i) {
+                const double xh = double(p[i]) * r + sh[c];
+                double dv = d[i];
+                if (then_swish) {
+                    const double v = xh * ga + be, sg = 1.0 / (1.0 + std::exp(-v));
+                    dv *= sg * (1.0 + v * (1.0 - sg));
+                }
+                o[i] += float(r * (dv * ga - m1 - xh * m2));
+            }
+        }
+    }
+}
+
+void swish_backward(const float* x, const float* dy, float* dx, std::size_t n) {
+#pragma omp parallel for schedule(static) if (n >= detail::kParallelMinElems)
+    for (std::size_t i = 0; i < n; ++i) {
+        const float sg = 1.0f / (1.0f + detail::exp_approx(-x[i]));
+        dx[i] += dy[i] * sg * (1.0f + x[i] * (1.0f - sg));
+    }
+}
+
 void group_norm_reference(const float* x, float* y, int channels, std::size_t hw, int groups, float eps,
                           const float* gamma, const float* beta, bool then_swish) {
     check(groups > 0 && channels % groups == 0, "group_norm: bad groups");
