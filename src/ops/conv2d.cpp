@@ -357,7 +357,13 @@ void conv2d_backward(const float* x, const float* weight, const float* dy, float
         for (int o = 0; o < O; ++o) {
             const float* row = dy + std::size_t(o) * n;
             double acc = 0;
-            for (std::size_t i = 0; i < n; ++i) acc += row[i];
+            for (std::size_t i0 = 0; i0 < n; i0 += 256) {
+                float part = 0;
+                const std::size_t i1 = std::min(n, i0 + 256);
+#pragma omp simd reduction(+ : part)
+                for (std::size_t i = i0; i < i1; ++i) part += row[i];
+                acc += part;
+            }
             dbias[o] += float(acc);
         }
     }

@@ -1,6 +1,7 @@
 #include "emu/train/vq_model.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -168,7 +169,14 @@ struct VqGraph {
     explicit VqGraph(VqModel& model) : m(model) {}
 
     const float* W(const std::string& n) { return m.p_.at(n).v.data(); }
-    float* G(const std::string& n) { return m.p_.at(n).g.data(); }
+    // Gradients go to the model's buffers, or to a thread's own ones (batch-parallel backward).
+    std::map<std::string, std::vector<float>>* grads = nullptr;
+    float* G(const std::string& n) {
+        if (!grads) return m.p_.at(n).g.data();
+        auto& v = (*grads)[n];
+        if (v.empty()) v.assign(m.p_.at(n).g.size(), 0.f);
+        return v.data();
+    }
     bool has(const std::string& n) const { return m.p_.count(n) != 0; }
 
     M copy(const M& x) {
@@ -357,13 +365,13 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
     const int H = int(images[0].dim(1)), Wd = int(images[0].dim(2));
     check(!freeze || int(freeze->size()) == B, "VQ step: one freeze state per image");
     float* E = p_.at("quantize.embedding.weight").v.data();
-    float* dE = p_.at("quantize.embedding.weight").g.data();
     if (results) results->assign(B, {});
 
     struct PerImage {
         std::unique_ptr<VqGraph> enc, dec;
         VqGraph::M img, z, zq, rec;
         QuantState q;
+        double quant = 0, l1 = 0, l2 = 0;
     };
     std::vector<PerImage> per(B);
     VqLosses L;
@@ -377,6 +385,19 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
               ", ", Wd, "], got ", shape_str(t.shape()));
         check(H % f == 0 && Wd % f == 0 && H >= f && Wd >= f, "VQ step: image size ", H, "x", Wd,
               " is not a multiple of ", f);
+        if (freeze) {
+            const QuantFreeze& fr = (*freeze)[b];
+            check(fr.codes.size() == n && fr.soft.size() == n * N && fr.z.size() == n * D && fr.zq.size() == n * D,
+                  "VQ step: freeze state has the wrong size");
+        }
+    }
+    // Small images keep a core busy only inside a batch: images run in parallel, each with
+    // single-threaded kernels (nested regions are serial), instead of many short parallel
+    // regions per layer.
+    const int T = omp_in_parallel() ? 1 : std::max(1, std::min(omp_get_max_threads(), B));
+#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
+    for (int b = 0; b < B; ++b) {
+        const Tensor& t = images[b];
         PerImage& P = per[b];
         P.enc = std::make_unique<VqGraph>(*this);
         P.dec = std::make_unique<VqGraph>(*this);
@@ -387,14 +408,9 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         P.z = P.enc->encoder(P.img);
         quantizer_logits(P.z->v.data(), E, D, N, n, P.q);
         const QuantFreeze* fr = freeze ? &(*freeze)[b] : nullptr;
-        if (fr) {
-            check(fr->codes.size() == n && fr->soft.size() == n * N && fr->z.size() == n * D && fr->zq.size() == n * D,
-                  "VQ step: freeze state has the wrong size");
-            P.q.codes = fr->codes;
-        }
+        if (fr) P.q.codes = fr->codes;
         P.q.zq_hard.assign(std::size_t(D) * n, 0.f);
         for (std::size_t i = 0; i < n; ++i) {
-            used.insert(P.q.codes[i]);
             for (int d = 0; d < D; ++d) P.q.zq_hard[std::size_t(d) * n + i] = E[std::size_t(P.q.codes[i]) * D + d];
         }
         // z_q: the value is E[code]; with a freeze, (hard - soft0 + soft) E for the surrogate.
@@ -418,7 +434,7 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
             t2 += c2 * c2;
             t3 += c3 * c3;
         }
-        L.quant += (t1 + t2 + loss.beta * t3) / Mq;
+        P.quant = (t1 + t2 + loss.beta * t3) / Mq;
         // Decoder and reconstruction loss.
         P.rec = P.dec->decoder(P.zq);
         const float* x = P.img->v.data();
@@ -428,8 +444,8 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
             l1 += std::abs(d);
             l2 += d * d;
         }
-        L.l1 += l1 / Mr;
-        L.l2 += l2 / Mr;
+        P.l1 = l1 / Mr;
+        P.l2 = l2 / Mr;
         if (results) {
             auto& r = (*results)[b];
             r.recon = Tensor::from_f32({3, H, Wd}, P.rec->v);
@@ -437,6 +453,12 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
             std::copy(P.q.codes.begin(), P.q.codes.end(), r.codes.data_mut<std::int64_t>());
             if (keep_state) r.state = {P.q.codes, P.q.soft, P.z->v, P.q.zq_hard};
         }
+    }
+    for (const PerImage& P : per) {
+        L.quant += P.quant;
+        L.l1 += P.l1;
+        L.l2 += P.l2;
+        used.insert(P.q.codes.begin(), P.q.codes.end());
     }
     L.rec = loss.l1 * L.l1 + loss.l2 * L.l2;
     L.codes_used = double(used.size());
@@ -497,8 +519,12 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
     L.total = L.rec + loss.quant * L.quant + loss.entropy * L.entropy;
 
     if (!backward) return L;
+    std::vector<std::map<std::string, std::vector<float>>> thread_grads(T > 1 ? T : 0);
+#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
     for (int b = 0; b < B; ++b) {
         PerImage& P = per[b];
+        if (T > 1) P.enc->grads = P.dec->grads = &thread_grads[omp_get_thread_num()];
+        float* dE = P.enc->G("quantize.embedding.weight");
         // Reconstruction gradient.
         float* dr = P.rec->grad();
         const float* x = P.img->v.data();
@@ -548,6 +574,12 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         P.enc->backward();
         P.enc.reset();
     }
+    // Fixed order (thread 0, 1, ...): the sums depend on the thread count only.
+    for (auto& tg : thread_grads)
+        for (auto& [name, g] : tg) {
+            float* dst = p_.at(name).g.data();
+            for (std::size_t i = 0; i < g.size(); ++i) dst[i] += g[i];
+        }
     return L;
 }
 

@@ -130,6 +130,26 @@ TEST(VqModel, TrainingForwardEqualsInference) {
     }
 }
 
+TEST(VqModel, BatchParallelEqualsSerial) {
+    // Images of a batch run on separate threads with their own gradient buffers.
+    train::VqModel model(tiny_config());
+    model.init_random(6, 0.5);
+    const auto images = random_images(3, 8, 8, 6);
+    std::vector<std::vector<float>> g[2];
+    double loss[2];
+    for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        model.zero_grad();
+        loss[threads - 1] = model.step(images, train::VqLossConfig{}, true).total;
+        for (const auto& p : model.params()) g[threads - 1].emplace_back(p.grad, p.grad + p.size);
+    }
+    omp_set_num_threads(1);
+    EXPECT_NEAR(loss[0], loss[1], 1e-12);
+    for (std::size_t i = 0; i < g[0].size(); ++i)
+        for (std::size_t k = 0; k < g[0][i].size(); ++k)
+            ASSERT_NEAR(g[0][i][k], g[1][i][k], 1e-6 + 1e-5 * std::abs(g[0][i][k])) << "param " << i << " entry " << k;
+}
+
 TEST(VqModel, GradientsAccumulateOverABatch) {
     // The batch loss is the mean over images: its gradient is the mean of the single-image ones.
     train::VqModel model(tiny_config());
