@@ -110,6 +110,38 @@ TEST(TrainVqCli, ResumeMatchesUninterruptedRun) {
     }
 }
 
+TEST(TrainVqCli, InterruptSavesACheckpoint) {
+    const std::string dir = temp_dir("train_vq_interrupt");
+    const std::string cfg = write_config(dir, "");
+    // A run far too long to finish; SIGINT once it has logged a step (the handler is in
+    // place by then), as Ctrl-C would.
+    {
+        std::string text = slurp(cfg);
+        const auto at = text.find("steps: 4\n");
+        ASSERT_NE(at, std::string::npos);
+        text.replace(at, 9, "steps: 100000\n");
+        std::ofstream(cfg) << text;
+    }
+    const std::string out = dir + "/run";
+    std::ofstream(dir + "/run.sh") << "cd '" << dir << "'\n"
+                                   << "'" << EMU_BINARY << "' train vq --quiet --config '" << cfg
+                                   << "' > log.txt 2>&1 &\npid=$!\n"
+                                   << "for i in $(seq 1 600); do [ -s '" << out
+                                   << "/metrics.jsonl' ] && break; sleep 0.1; done\n"
+                                   << "kill -INT $pid\nwait $pid\necho $? > status.txt\n";
+    ASSERT_EQ(std::system(("bash '" + dir + "/run.sh'").c_str()), 0);
+    EXPECT_EQ(slurp(dir + "/status.txt"), "130\n") << slurp(dir + "/log.txt");
+    const auto ckpt = [&]() -> std::string {
+        for (const auto& e : fs::directory_iterator(out))
+            if (e.path().filename().string().rfind("checkpoint-", 0) == 0) return e.path().string();
+        return "";
+    }();
+    ASSERT_FALSE(ckpt.empty()) << slurp(dir + "/log.txt");
+    EXPECT_TRUE(fs::exists(ckpt + "/train_state.json"));
+    EXPECT_NE(slurp(dir + "/log.txt").find("\"interrupted\":true"), std::string::npos) << slurp(dir + "/log.txt");
+    EXPECT_TRUE(fs::exists(out + "/model.safetensors"));
+}
+
 TEST(TrainVqCli, RejectsUnknownKeysAndBadCanvas) {
     const std::string dir = temp_dir("train_vq_errors");
     CommandResult r = run_emu("train vq --quiet --config '" + write_config(dir, "colour: 3\n") + "'");
