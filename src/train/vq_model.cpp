@@ -82,9 +82,18 @@ VqModel::VqModel(vision::IbqConfig config) : config_(std::move(config)) {
     }
 }
 
+namespace {
+// FNV-1a: a name hash that is the same with every standard library (std::hash is not).
+std::uint64_t name_hash(const std::string& s) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+}  // namespace
+
 void VqModel::init_random(std::uint64_t seed, double codebook_std) {
     for (auto& [name, b] : p_) {
-        Rng rng(mix_seed({seed, std::hash<std::string>{}(name)}));
+        Rng rng(mix_seed({seed, name_hash(name)}));
         const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
         if (name == "quantize.embedding.weight") {
             // Box-Muller normals.
