@@ -188,6 +188,102 @@ void init_output(float* y, const float* bias, int O, std::size_t n, bool accumul
     }
 }
 
+// Scatter-adds a [C*kh*kw, rows*out_w] column gradient back onto the stored input grid:
+// the transpose of im2col_rows (an upsampled read sums its copies into one stored pixel).
+void col2im_add_rows(const float* dcol, const Conv2dShape& s, int row0, int rows, float* dx) {
+    const int ow = s.out_w(), vh = s.virt_h(), vw = s.virt_w(), u = s.upsample, st = s.stride;
+    const int kk = s.kernel_h * s.kernel_w;
+    const std::size_t n = std::size_t(rows) * ow;
+#pragma omp parallel for schedule(static) if (std::size_t(s.in_channels) * kk * n >= detail::kParallelMinElems)
+    for (int c = 0; c < s.in_channels; ++c) {
+        float* plane = dx + std::size_t(c) * s.in_h * s.in_w;
+        for (int t = 0; t < kk; ++t) {
+            const int ky = t / s.kernel_w, kx = t % s.kernel_w;
+            const float* src = dcol + (std::size_t(c) * kk + t) * n;
+            const int ix0 = -s.pad_left + kx;
+            const int lo = std::min(ow, ix0 >= 0 ? 0 : (-ix0 + st - 1) / st);
+            const int hi = std::max(lo, std::min(ow, vw - 1 - ix0 >= 0 ? (vw - 1 - ix0) / st + 1 : 0));
+            for (int oy = row0; oy < row0 + rows; ++oy) {
+                const int iy = oy * st - s.pad_top + ky;
+                if (iy < 0 || iy >= vh) continue;
+                float* dst = plane + std::size_t(iy / u) * s.in_w;
+                const float* g = src + std::size_t(oy - row0) * ow;
+                if (st == 1 && u == 1) {
+                    for (int i = lo; i < hi; ++i) dst[ix0 + i] += g[i];
+                } else {
+                    for (int i = lo; i < hi; ++i) dst[(i * st + ix0) / u] += g[i];
+                }
+            }
+        }
+    }
+}
+
+// Stride-1 backward on the padded grid, the transpose of conv_strips: with the padded
+// (transformed, upsampled) input S[C, PH*PW] and dY spread onto rows of PW columns (zeros
+// in the kw-1 columns past the output), each tap is a plain shifted view, so
+//   dW_t[O, C] += dYp S_t^T     and     dS_t += W_t^T dYp,
+// 2*kh*kw GEMMs and no column matrix. dS is then folded back onto the stored input (an
+// upsampled read sums its copies).
+void conv_backward_strip(const float* x, const float* weight, const float* dy, float* dx, float* dweight,
+                         const Conv2dShape& s, const ChannelAffine* pre) {
+    const int O = s.out_channels, C = s.in_channels, oh = s.out_h(), ow = s.out_w();
+    const int taps = s.kernel_h * s.kernel_w;
+    StripPlan p;
+    p.PW = s.virt_w() + s.pad_left + s.pad_right;
+    p.rows = oh;
+    p.strip_rows = oh + s.kernel_h - 1;
+    p.chan_stride = std::size_t(p.strip_rows) * p.PW + s.kernel_w;
+    const std::size_t cols = std::size_t(oh) * p.PW, n = std::size_t(oh) * ow;
+    std::unique_ptr<float[]> dyp(new float[std::size_t(O) * cols]);
+    for (int o = 0; o < O; ++o)
+        for (int r = 0; r < oh; ++r) {
+            float* d = dyp.get() + std::size_t(o) * cols + std::size_t(r) * p.PW;
+            std::memcpy(d, dy + std::size_t(o) * n + std::size_t(r) * ow, sizeof(float) * ow);
+            std::memset(d + ow, 0, sizeof(float) * (p.PW - ow));
+        }
+    std::unique_ptr<float[]> wt(new float[std::size_t(taps) * O * C]);
+    if (dweight) {
+        std::unique_ptr<float[]> strip(new float[std::size_t(C) * p.chan_stride]);
+        build_strip(x, s, pre, p, 0, strip.get());
+        std::memset(wt.get(), 0, sizeof(float) * std::size_t(taps) * O * C);
+        for (int t = 0; t < taps; ++t) {
+            const int ky = t / s.kernel_w, kx = t % s.kernel_w;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, C, int(cols), 1.f, dyp.get(), int(cols),
+                        strip.get() + std::size_t(ky) * p.PW + kx, int(p.chan_stride), 0.f,
+                        wt.get() + std::size_t(t) * O * C, C);
+        }
+        for (int o = 0; o < O; ++o)
+            for (int c = 0; c < C; ++c)
+                for (int t = 0; t < taps; ++t)
+                    dweight[(std::size_t(o) * C + c) * taps + t] += wt[(std::size_t(t) * O + o) * C + c];
+    }
+    if (!dx) return;
+    for (int o = 0; o < O; ++o)
+        for (int c = 0; c < C; ++c)
+            for (int t = 0; t < taps; ++t)
+                wt[(std::size_t(t) * O + o) * C + c] = weight[(std::size_t(o) * C + c) * taps + t];
+    std::unique_ptr<float[]> ds(new float[std::size_t(C) * p.chan_stride]());
+    for (int t = 0; t < taps; ++t) {
+        const int ky = t / s.kernel_w, kx = t % s.kernel_w;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, int(cols), O, 1.f, wt.get() + std::size_t(t) * O * C, C,
+                    dyp.get(), int(cols), 1.f, ds.get() + std::size_t(ky) * p.PW + kx, int(p.chan_stride));
+    }
+    const int vh = s.virt_h(), vw = s.virt_w(), u = s.upsample;
+#pragma omp parallel for schedule(static) if (std::size_t(C) * vh * vw >= detail::kParallelMinElems)
+    for (int c = 0; c < C; ++c) {
+        float* plane = dx + std::size_t(c) * s.in_h * s.in_w;
+        const float* src = ds.get() + std::size_t(c) * p.chan_stride;
+        for (int iy = 0; iy < vh; ++iy) {
+            const float* g = src + std::size_t(iy + s.pad_top) * p.PW + s.pad_left;
+            float* d = plane + std::size_t(iy / u) * s.in_w;
+            if (u == 1)
+                for (int ix = 0; ix < vw; ++ix) d[ix] += g[ix];
+            else
+                for (int ix = 0; ix < vw; ++ix) d[ix / u] += g[ix];
+        }
+    }
+}
+
 }  // namespace
 
 void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
@@ -247,6 +343,56 @@ void conv2d(const float* x, const float* weight, const float* bias, float* y, co
         const int cols = nr * ow;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, cols, K, 1.f, weight, K, col.get(), cols, 1.f,
                     y + std::size_t(r0) * ow, int(n));
+    }
+}
+
+void conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight, float* dbias,
+                     const Conv2dShape& s, const ChannelAffine* pre, std::size_t scratch_floats) {
+    validate(s);
+    if (scratch_floats == 0) scratch_floats = kColumnBudgetFloats;
+    const int O = s.out_channels, oh = s.out_h(), ow = s.out_w();
+    const std::size_t n = std::size_t(oh) * ow;
+    const int K = s.in_channels * s.kernel_h * s.kernel_w;
+    if (dbias) {
+        for (int o = 0; o < O; ++o) {
+            const float* row = dy + std::size_t(o) * n;
+            double acc = 0;
+            for (std::size_t i0 = 0; i0 < n; i0 += 256) {
+                float part = 0;
+                const std::size_t i1 = std::min(n, i0 + 256);
+#pragma omp simd reduction(+ : part)
+                for (std::size_t i = i0; i < i1; ++i) part += row[i];
+                acc += part;
+            }
+            dbias[o] += float(acc);
+        }
+    }
+    if (!dx && !dweight) return;
+    if (s.stride == 1) {
+        const std::size_t PW = std::size_t(s.virt_w()) + s.pad_left + s.pad_right;
+        const std::size_t PH = std::size_t(s.virt_h()) + s.pad_top + s.pad_bottom;
+        const std::size_t cs = PH * PW + s.kernel_w;
+        if (std::size_t(s.in_channels) * cs * (dx ? 2 : 1) + std::size_t(O) * oh * PW <= scratch_floats) {
+            conv_backward_strip(x, weight, dy, dx, dweight, s, pre);
+            return;
+        }
+    }
+    const int rows = std::min(oh, int(std::max<std::size_t>(1, scratch_floats / (std::size_t(K) * ow))));
+    std::unique_ptr<float[]> col(new float[std::size_t(K) * rows * ow]);
+    for (int r0 = 0; r0 < oh; r0 += rows) {
+        const int nr = std::min(rows, oh - r0), cols = nr * ow;
+        if (dweight) {
+            // dW[O, K] += dY[O, cols] * col[K, cols]^T, col holding the transformed input.
+            im2col_rows(x, s, pre, r0, nr, col.get(), true);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, cols, 1.f, dy + std::size_t(r0) * ow, int(n),
+                        col.get(), cols, 1.f, dweight, K);
+        }
+        if (dx) {
+            // dcol[K, cols] = W^T dY, then scattered back.
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cols, O, 1.f, weight, K,
+                        dy + std::size_t(r0) * ow, int(n), 0.f, col.get(), cols);
+            col2im_add_rows(col.get(), s, r0, nr, dx);
+        }
     }
 }
 

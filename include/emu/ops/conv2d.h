@@ -38,6 +38,17 @@ struct ChannelAffine {
 void conv2d(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
             bool accumulate = false, std::size_t scratch_floats = 0, const ChannelAffine* pre = nullptr);
 
+// Gradients of conv2d, given dy = dLoss/dy [O, out_h, out_w] and the forward's x, weight,
+// shape and `pre`. Every output is *added into* (so residual branches and batches
+// accumulate), and any may be null:
+//   dx      [C, in_h, in_w]: gradient with respect to the conv's input values after `pre`
+//           (the normalised, swished map), summed over the copies an upsampled read
+//           makes; chain it through group_norm_backward when `pre` is set.
+//   dweight [O, C, kh, kw], dbias [O].
+// Scratch is tiled over output rows like the forward's (0 = 32 MiB).
+void conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight, float* dbias,
+                     const Conv2dShape& s, const ChannelAffine* pre = nullptr, std::size_t scratch_floats = 0);
+
 // The same convolution computed directly by its definition, in double: slow, for tests.
 void conv2d_reference(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s,
                       bool accumulate = false, const ChannelAffine* pre = nullptr);

@@ -11,6 +11,13 @@ namespace emu::ops {
 void spatial_attention(const float* q, const float* k, const float* v, float* out, int channels, std::size_t n,
                        float scale, std::size_t scratch_floats = 0);
 
+// Gradients of spatial_attention given dout [C, N]: the probabilities are recomputed tile
+// by tile exactly as the forward computes them (nothing N x N is kept between the passes).
+// Adds into dq, dk, dv ([C, N] each).
+void spatial_attention_backward(const float* q, const float* k, const float* v, const float* dout, float* dq,
+                                float* dk, float* dv, int channels, std::size_t n, float scale,
+                                std::size_t scratch_floats = 0);
+
 // Plain double-precision version for tests.
 void spatial_attention_reference(const float* q, const float* k, const float* v, float* out, int channels,
                                  std::size_t n, float scale);

@@ -1,0 +1,59 @@
+// `emu train vq`: trains the IBQ vision tokenizer on ShapesWorld pictures.
+//
+// Config (YAML/JSON; the common keys of run.h plus):
+//   model: {ch, ch_mult, num_res_blocks, attn_resolutions, resolution, z_channels,
+//           n_embed, embed_dim}            IBQ ddconfig keys (flat)
+//   codebook_std: 1.0                      codebook init N(0, std^2)
+//   loss: {l1, l2, quant, beta, entropy, entropy_temperature, ...}   (VqLossConfig)
+//   data: {seed, batch_size, width, height, max_objects, agent_prob, eval_seed, eval_images}
+//   sample_every: steps between sample PNGs (0 = at evaluations)
+// Output folder: config.yaml + model.safetensors (vision::Ibq::load reads it),
+// train_config.json, metrics.jsonl, samples/step-NNNNNN.png, checkpoint-NNNNNN/.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "emu/tensor/tensor.h"
+#include "emu/train/vq_model.h"
+#include "emu/world/scene.h"
+
+namespace emu::train {
+
+struct VqDataConfig {
+    std::uint64_t seed = 1;
+    int batch_size = 8;
+    int width = 64, height = 64;
+    int max_objects = 4;
+    double agent_prob = 0.25;  // chance a picture also holds the vla agent
+    std::uint64_t eval_seed = 1000001;
+    int eval_images = 64;
+    void validate() const;
+};
+VqDataConfig vq_data_config_from_json(const nlohmann::json& j);
+
+// Picture `index` of the stream with `seed`: a random scene (0..max_objects objects on a
+// random background, sometimes the agent), a pure function of (config, seed, index).
+world::Scene vq_scene(const VqDataConfig& c, std::uint64_t seed, std::uint64_t index);
+Tensor vq_image(const VqDataConfig& c, const world::Scene& scene);  // F32 [3, H, W] in [-1, 1]
+
+struct VqEvalResult {
+    int images = 0;
+    double psnr = 0;            // mean over images, of the 8-bit reconstruction
+    double parse_accuracy = 0;  // reconstructions the ShapesWorld evaluator reads as the true scene
+    double codes_used = 0;      // distinct codes over the eval set
+};
+// Encodes and decodes each held-out picture with vision::Ibq on the model's weights (the
+// inference path) and scores it. sample_png (optional) gets originals over reconstructions.
+VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const std::string& sample_png = "");
+
+struct VqTrainOutcome {
+    std::int64_t step = 0;
+    bool interrupted = false;
+    VqEvalResult last_eval;
+};
+VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume, bool quiet);
+
+}  // namespace emu::train

@@ -1,0 +1,301 @@
+#include "emu/train/vq_trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "emu/core/error.h"
+#include "emu/core/rng.h"
+#include "emu/io/image.h"
+#include "emu/train/checkpoint.h"
+#include "emu/train/metrics.h"
+#include "emu/train/run.h"
+#include "emu/vision/ibq.h"
+#include "emu/vision/preprocess.h"
+#include "emu/world/parse.h"
+#include "emu/world/render.h"
+#include "emu/world/tasks.h"
+
+namespace fs = std::filesystem;
+
+namespace emu::train {
+
+void VqDataConfig::validate() const {
+    check(batch_size >= 1, "vq data: batch_size must be >= 1");
+    check(width >= world::kMinCanvas && height >= world::kMinCanvas, "vq data: width and height must be >= ",
+          world::kMinCanvas);
+    check(max_objects >= 0 && max_objects <= 9, "vq data: max_objects must be 0..9");
+    check(agent_prob >= 0 && agent_prob <= 1, "vq data: agent_prob must be in [0, 1]");
+    check(eval_images >= 0, "vq data: eval_images must be >= 0");
+}
+
+VqDataConfig vq_data_config_from_json(const nlohmann::json& j) {
+    VqDataConfig c;
+    if (j.is_null()) return c;
+    check(j.is_object(), "vq data: expected a mapping");
+    static const std::set<std::string> known{"seed",        "batch_size", "width",     "height",
+                                             "max_objects", "agent_prob", "eval_seed", "eval_images"};
+    for (auto it = j.begin(); it != j.end(); ++it) check(known.count(it.key()), "vq data: unknown key '", it.key(), "'");
+    try {
+        c.seed = j.value("seed", c.seed);
+        c.batch_size = j.value("batch_size", c.batch_size);
+        c.width = j.value("width", c.width);
+        c.height = j.value("height", c.height);
+        c.max_objects = j.value("max_objects", c.max_objects);
+        c.agent_prob = j.value("agent_prob", c.agent_prob);
+        c.eval_seed = j.value("eval_seed", c.eval_seed);
+        c.eval_images = j.value("eval_images", c.eval_images);
+    } catch (const nlohmann::json::exception& e) {
+        fail("vq data: ", e.what());
+    }
+    c.validate();
+    return c;
+}
+
+world::Scene vq_scene(const VqDataConfig& c, std::uint64_t seed, std::uint64_t index) {
+    Rng rng(mix_seed({seed, 0x5651ull /* "VQ" */, index}));
+    world::Scene s = world::random_scene(0, c.max_objects, rng, world::background_colours());
+    if (rng.chance(c.agent_prob)) {
+        const auto empty = s.empty_cells();
+        if (!empty.empty()) {
+            const auto [col, row] = empty[rng.below(empty.size())];
+            world::Object a;
+            a.agent = true;
+            a.col = col;
+            a.row = row;
+            s.objects.push_back(a);
+            s.normalise();
+        }
+    }
+    return s;
+}
+
+namespace {
+
+Image to_io_image(const world::Image& w) {
+    Image im;
+    im.width = w.width;
+    im.height = w.height;
+    im.channels = 3;
+    im.pixels = w.rgb;
+    return im;
+}
+
+world::Image to_world_image(const Image& im) {
+    world::Image w(im.width, im.height);
+    w.rgb = im.pixels;
+    return w;
+}
+
+}  // namespace
+
+Tensor vq_image(const VqDataConfig& c, const world::Scene& scene) {
+    return vision::image_to_tensor(to_io_image(world::render(scene, c.width, c.height)));
+}
+
+VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const std::string& sample_png) {
+    VqEvalResult r;
+    const vision::Ibq ibq(model.config(), model.weights());
+    std::set<std::int64_t> used;
+    const int shown = std::min(data.eval_images, 8);
+    Image grid;
+    if (!sample_png.empty() && shown > 0) {
+        grid.width = data.width * shown;
+        grid.height = data.height * 2;
+        grid.channels = 3;
+        grid.pixels.assign(std::size_t(grid.width) * grid.height * 3, 0);
+    }
+    double psnr_sum = 0;
+    int correct = 0;
+    for (int i = 0; i < data.eval_images; ++i) {
+        const world::Scene truth = vq_scene(data, data.eval_seed, std::uint64_t(i));
+        const world::Image orig = world::render(truth, data.width, data.height);
+        const Tensor codes = ibq.encode(vision::image_to_tensor(to_io_image(orig)));
+        for (std::uint64_t k = 0; k < codes.numel(); ++k) used.insert(codes.data<std::int64_t>()[k]);
+        const Image rec = vision::tensor_to_image(ibq.decode(codes));
+        double se = 0;
+        for (std::size_t k = 0; k < rec.pixels.size(); ++k) {
+            const double d = double(rec.pixels[k]) - orig.rgb[k];
+            se += d * d;
+        }
+        const double mse = se / double(rec.pixels.size());
+        psnr_sum += mse > 0 ? 10 * std::log10(255.0 * 255.0 / mse) : 99.0;
+        world::ParseOptions po;
+        po.cols = truth.cols;
+        po.rows = truth.rows;
+        if (world::same_content(world::parse_image(to_world_image(rec), po), truth)) ++correct;
+        if (i < shown && !grid.pixels.empty()) {
+            for (int y = 0; y < data.height; ++y)
+                for (int x = 0; x < data.width; ++x)
+                    for (int ch = 0; ch < 3; ++ch) {
+                        const std::size_t src = (std::size_t(y) * data.width + x) * 3 + ch;
+                        grid.pixels[(std::size_t(y) * grid.width + i * data.width + x) * 3 + ch] = orig.rgb[src];
+                        grid.pixels[(std::size_t(y + data.height) * grid.width + i * data.width + x) * 3 + ch] =
+                            rec.pixels[src];
+                    }
+        }
+    }
+    r.images = data.eval_images;
+    if (r.images > 0) {
+        r.psnr = psnr_sum / r.images;
+        r.parse_accuracy = double(correct) / r.images;
+    }
+    r.codes_used = double(used.size());
+    if (!grid.pixels.empty()) {
+        fs::create_directories(fs::path(sample_png).parent_path());
+        write_png(sample_png, grid);
+    }
+    return r;
+}
+
+namespace {
+
+vision::IbqConfig model_config_from_json(const nlohmann::json& j, int width) {
+    nlohmann::json m = {{"ch", 32},          {"ch_mult", {1, 2, 2, 4}}, {"num_res_blocks", 1},
+                        {"attn_resolutions", nlohmann::json::array()}, {"resolution", width},
+                        {"z_channels", 32},  {"n_embed", 512},        {"embed_dim", 32}};
+    if (!j.is_null()) {
+        check(j.is_object(), "vq model: expected a mapping");
+        static const std::set<std::string> known{"ch",         "ch_mult",    "num_res_blocks", "attn_resolutions",
+                                                 "resolution", "z_channels", "n_embed",        "embed_dim"};
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            check(known.count(it.key()), "vq model: unknown key '", it.key(), "'");
+            m[it.key()] = it.value();
+        }
+    }
+    return vision::IbqConfig::from_json(m, "vq model config");
+}
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+}  // namespace
+
+VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume, bool quiet) {
+    const RunOptions run = run_options_from_json(config);
+    const VqDataConfig data = vq_data_config_from_json(config.value("data", nlohmann::json()));
+    const vision::IbqConfig mc = model_config_from_json(config.value("model", nlohmann::json()), data.width);
+    const VqLossConfig lc = vq_loss_config_from_json(config.value("loss", nlohmann::json()));
+    const double codebook_std = config.value("codebook_std", 1.0);
+    const int sample_every = config.value("sample_every", 0);
+    static const std::set<std::string> known{
+        "out",       "seed",          "steps",        "lr",           "min_lr",       "warmup_steps",
+        "optimizer", "grad_clip",     "grad_accum",   "log_every",    "eval_every",   "eval_batches",
+        "save_every", "keep_checkpoints", "model",    "loss",         "data",         "codebook_std",
+        "sample_every"};
+    for (auto it = config.begin(); it != config.end(); ++it)
+        check(known.count(it.key()), "train vq config: unknown key '", it.key(), "'");
+    const int f = mc.downsample_factor();
+    check(data.width % f == 0 && data.height % f == 0, "train vq: canvas ", data.width, "x", data.height,
+          " is not a multiple of the downsample factor ", f);
+
+    fs::create_directories(run.out);
+    VqModel model(mc);
+    model.init_random(run.seed, codebook_std);
+    std::vector<Param> params = model.params();
+    AdamW opt(params, run.optimizer);
+    TrainState state;
+    const auto ckpt = resolve_resume(resume, run.out);
+    if (ckpt) {
+        state = load_checkpoint(*ckpt, opt);
+        if (!quiet) std::fprintf(stderr, "resuming from %s (step %lld)\n", ckpt->c_str(), (long long)state.step);
+    }
+    {
+        nlohmann::json used = config;
+        used["model"] = ibq_config_yaml_json(mc, lc)["ddconfig"];
+        used["model"]["n_embed"] = mc.n_embed;
+        used["model"]["embed_dim"] = mc.embed_dim;
+        used["loss"] = to_json(lc);
+        std::ofstream(fs::path(run.out) / "train_config.json") << used.dump(2) << "\n";
+    }
+    MetricsWriter metrics((fs::path(run.out) / "metrics.jsonl").string(), ckpt ? state.step : -1);
+    if (!quiet)
+        std::fprintf(stderr, "train vq: %zu parameters, %dx%d canvas -> %dx%d codes of %d, batch %d\n",
+                     model.parameter_count(), data.width, data.height, data.width / f, data.height / f, mc.n_embed,
+                     data.batch_size * run.grad_accum);
+
+    VqTrainOutcome outcome;
+    auto save = [&] {
+        state.extra = {{"images_seen", state.data_cursor}};
+        save_checkpoint(checkpoint_dir(run.out, state.step), opt, state);
+        prune_checkpoints(run.out, run.keep_checkpoints);
+        export_ibq(run.out, model, lc);
+    };
+    auto do_eval = [&](bool with_sample) {
+        const std::string png =
+            with_sample ? (fs::path(run.out) / "samples" / str("step-", state.step, ".png")).string() : "";
+        outcome.last_eval = evaluate_vq(model, data, png);
+        metrics.write({{"step", state.step},
+                       {"split", "eval"},
+                       {"psnr", outcome.last_eval.psnr},
+                       {"parse_accuracy", outcome.last_eval.parse_accuracy},
+                       {"codes_used", outcome.last_eval.codes_used},
+                       {"images", outcome.last_eval.images}});
+        if (!quiet)
+            std::fprintf(stderr, "\neval step %lld: PSNR %.2f dB, ShapesWorld parse accuracy %.1f%% (%d images), %g codes used\n",
+                         (long long)state.step, outcome.last_eval.psnr, 100 * outcome.last_eval.parse_accuracy,
+                         outcome.last_eval.images, outcome.last_eval.codes_used);
+    };
+
+    InterruptGuard guard;
+    TrainProgress progress("train vq", state.step, run.steps, "img", quiet ? 1e9 : 10.0);
+    GradAccumulation accum(run.grad_accum);
+    while (state.step < run.steps) {
+        VqLosses sum;
+        for (int micro = 0; micro < run.grad_accum; ++micro) {
+            accum.begin_micro(params);
+            std::vector<Tensor> images;
+            for (int b = 0; b < data.batch_size; ++b)
+                images.push_back(vq_image(data, vq_scene(data, data.seed, std::uint64_t(state.data_cursor++))));
+            const VqLosses l = model.step(images, lc, true);
+            sum.total += l.total / run.grad_accum;
+            sum.rec += l.rec / run.grad_accum;
+            sum.quant += l.quant / run.grad_accum;
+            sum.entropy += l.entropy / run.grad_accum;
+            sum.codes_used = std::max(sum.codes_used, l.codes_used);
+            accum.end_micro(params);
+        }
+        const double norm = clip_grad_norm(params, run.grad_clip);
+        const double lr = run.schedule.lr(state.step);
+        opt.step(lr);
+        ++state.step;
+        check(std::isfinite(sum.total), "train vq: the loss is not finite at step ", state.step,
+              " (lower lr or raise grad_clip)");
+        if (!quiet)
+            progress.update(state.step, double(data.batch_size) * run.grad_accum,
+                            {{"loss", fmt("%.4f", sum.total)}, {"rec", fmt("%.4f", sum.rec)},
+                             {"quant", fmt("%.4f", sum.quant)}, {"lr", fmt("%.2e", lr)}});
+        if (state.step % run.log_every == 0 || state.step == run.steps) {
+            nlohmann::json rec = {{"step", state.step},  {"split", "train"},      {"loss", sum.total},
+                                  {"rec", sum.rec},      {"quant", sum.quant},    {"lr", lr},
+                                  {"grad_norm", norm},   {"codes_used", sum.codes_used},
+                                  {"images_per_s", progress.units_per_second()}};
+            if (lc.entropy > 0) rec["entropy"] = sum.entropy;
+            metrics.write(rec);
+        }
+        const bool eval_now = run.eval_every > 0 && (state.step % run.eval_every == 0 || state.step == run.steps);
+        const bool sample_now = sample_every > 0 && state.step % sample_every == 0;
+        if (eval_now || sample_now) do_eval(true);
+        if (run.save_every > 0 && state.step % run.save_every == 0 && state.step != run.steps) save();
+        if (InterruptGuard::requested()) {
+            outcome.interrupted = true;
+            break;
+        }
+    }
+    if (!quiet) progress.finish();
+    save();
+    outcome.step = state.step;
+    if (!quiet)
+        std::fprintf(stderr, "%s at step %lld: checkpoint %s, model %s (config.yaml + model.safetensors)\n",
+                     outcome.interrupted ? "stopped" : "done", (long long)state.step,
+                     checkpoint_dir(run.out, state.step).c_str(), run.out.c_str());
+    return outcome;
+}
+
+}  // namespace emu::train

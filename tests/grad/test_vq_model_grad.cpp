@@ -1,0 +1,172 @@
+// The whole trainable IBQ: every parameter's gradient against central finite differences
+// of the straight-through surrogate (quantizer state frozen at the point, see QuantFreeze),
+// and the training forward against vision::Ibq inference on the same weights.
+#include <gtest/gtest.h>
+
+#include <omp.h>
+
+#include <random>
+
+#include "emu/train/vq_model.h"
+#include "emu/vision/ibq.h"
+#include "grad_check.h"
+
+using namespace emu;
+
+namespace {
+
+vision::IbqConfig tiny_config() {
+    vision::IbqConfig c;
+    c.ch = 32;
+    c.ch_mult = {1, 2};  // nin_shortcut (32 -> 64), one downsample, one upsample
+    c.num_res_blocks = 1;
+    c.attn_resolutions = {8};  // attention at level 0 besides the mid blocks
+    c.resolution = 8;
+    c.z_channels = 4;
+    c.embed_dim = 4;
+    c.n_embed = 8;
+    return c;
+}
+
+std::vector<Tensor> random_images(int count, int h, int w, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::vector<Tensor> out;
+    for (int i = 0; i < count; ++i) out.push_back(Tensor::from_f32({3, h, w}, test::random_vec(3 * h * w, rng)));
+    return out;
+}
+
+void check_model_grads(const train::VqLossConfig& lc, unsigned seed, const std::string& only = "",
+                       double h = 1e-2) {
+    // Thousands of tiny forwards: thread start-up would dominate them.
+    omp_set_num_threads(1);
+    train::VqModel model(tiny_config());
+    model.init_random(seed, 0.5);
+    const auto images = random_images(2, 8, 8, seed);
+    std::vector<train::VqImageResult> res;
+    model.zero_grad();
+    model.step(images, lc, true, &res, true);
+    std::vector<train::QuantFreeze> freeze;
+    for (auto& r : res) freeze.push_back(r.state);
+    auto loss = [&] { return model.step(images, lc, false, nullptr, false, &freeze).total; };
+    for (const auto& p : model.params()) {
+        if (!only.empty() && p.name.rfind(only, 0) != 0) continue;
+        std::vector<float> v(p.value, p.value + p.size), g(p.grad, p.grad + p.size);
+        // expect_grad_matches perturbs its own copy; mirror it into the model.
+        std::function<double()> f = [&] {
+            std::copy(v.begin(), v.end(), p.value);
+            return loss();
+        };
+        test::expect_grad_matches(p.name, v, g, f, h, 2e-2, 6, 3e-5);
+        std::copy(v.begin(), v.end(), p.value);
+    }
+}
+
+TEST(VqModelGrad, EveryParameterMatchesFiniteDifferences) {
+    // The L1 term's kinks (|d| at d = 0) spoil finite differences through the whole
+    // network; it is checked on its own below.
+    train::VqLossConfig lc;
+    lc.l1 = 0;
+    check_model_grads(lc, 1);
+}
+
+TEST(VqModelGrad, WithEntropyLoss) {
+    train::VqLossConfig lc;
+    lc.l1 = 0;
+    lc.entropy = 0.1;
+    lc.entropy_temperature = 0.5;  // soft enough for finite differences
+    check_model_grads(lc, 2);
+}
+
+TEST(VqModelGrad, L1Reconstruction) {
+    // Steps small enough that (almost) no pixel difference changes sign.
+    train::VqLossConfig lc;
+    lc.l2 = 0;
+    lc.quant = 0;
+    check_model_grads(lc, 5, "decoder.conv_out", 1e-4);
+}
+
+TEST(VqModelGrad, QuantizerGradientReachesEveryCode) {
+    // Index back-propagation: the whole codebook gets gradients, not only chosen codes.
+    train::VqModel model(tiny_config());
+    model.init_random(3, 0.5);
+    model.zero_grad();
+    std::vector<train::VqImageResult> res;
+    model.step(random_images(1, 8, 8, 3), train::VqLossConfig{}, true, &res);
+    const float* g = model.grad("quantize.embedding.weight");
+    for (int code = 0; code < 8; ++code) {
+        double s = 0;
+        for (int d = 0; d < 4; ++d) s += std::abs(g[code * 4 + d]);
+        EXPECT_GT(s, 0.0) << "code " << code;
+    }
+}
+
+TEST(VqModel, TrainingForwardEqualsInference) {
+    vision::IbqConfig c;
+    c.ch = 32;
+    c.ch_mult = {1, 2, 2};
+    c.num_res_blocks = 2;
+    c.attn_resolutions = {16};
+    c.resolution = 32;
+    c.z_channels = 8;
+    c.embed_dim = 6;
+    c.n_embed = 32;
+    train::VqModel model(c);
+    model.init_random(9, 1.0);
+    const vision::Ibq ibq(c, model.weights());
+    for (auto [h, w] : {std::pair{16, 16}, std::pair{24, 16}, std::pair{32, 32}}) {
+        const auto images = random_images(2, h, w, unsigned(h * 100 + w));
+        std::vector<train::VqImageResult> res;
+        model.step(images, train::VqLossConfig{}, false, &res);
+        for (std::size_t i = 0; i < images.size(); ++i) {
+            const Tensor codes = ibq.encode(images[i]);
+            ASSERT_EQ(codes.numel(), res[i].codes.numel());
+            for (std::uint64_t k = 0; k < codes.numel(); ++k)
+                EXPECT_EQ(codes.data<std::int64_t>()[k], res[i].codes.data<std::int64_t>()[k]) << "code " << k;
+            const Tensor dec = ibq.decode(codes);
+            ASSERT_EQ(dec.shape(), res[i].recon.shape());
+            for (std::uint64_t k = 0; k < dec.numel(); ++k)
+                ASSERT_NEAR(dec.data<float>()[k], res[i].recon.data<float>()[k], 1e-5) << "pixel " << k;
+        }
+    }
+}
+
+TEST(VqModel, BatchParallelEqualsSerial) {
+    // Images of a batch run on separate threads with their own gradient buffers.
+    train::VqModel model(tiny_config());
+    model.init_random(6, 0.5);
+    const auto images = random_images(3, 8, 8, 6);
+    std::vector<std::vector<float>> g[2];
+    double loss[2];
+    for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        model.zero_grad();
+        loss[threads - 1] = model.step(images, train::VqLossConfig{}, true).total;
+        for (const auto& p : model.params()) g[threads - 1].emplace_back(p.grad, p.grad + p.size);
+    }
+    omp_set_num_threads(1);
+    EXPECT_NEAR(loss[0], loss[1], 1e-6 * std::abs(loss[0]));  // kernels may pick other paths
+    for (std::size_t i = 0; i < g[0].size(); ++i)
+        for (std::size_t k = 0; k < g[0][i].size(); ++k)
+            ASSERT_NEAR(g[0][i][k], g[1][i][k], 1e-6 + 1e-5 * std::abs(g[0][i][k])) << "param " << i << " entry " << k;
+}
+
+TEST(VqModel, GradientsAccumulateOverABatch) {
+    // The batch loss is the mean over images: its gradient is the mean of the single-image ones.
+    train::VqModel model(tiny_config());
+    model.init_random(4, 0.5);
+    const auto images = random_images(2, 8, 8, 4);
+    train::VqLossConfig lc;
+    model.zero_grad();
+    model.step(images, lc, true);
+    std::vector<float> both(model.grad("decoder.conv_out.weight"),
+                            model.grad("decoder.conv_out.weight") + 3 * 32 * 9);
+    std::vector<float> sum(both.size(), 0.f);
+    for (int i = 0; i < 2; ++i) {
+        model.zero_grad();
+        model.step({images[i]}, lc, true);
+        for (std::size_t k = 0; k < sum.size(); ++k) sum[k] += model.grad("decoder.conv_out.weight")[k] / 2;
+    }
+    for (std::size_t k = 0; k < sum.size(); ++k) EXPECT_NEAR(both[k], sum[k], 1e-6) << k;
+}
+
+}  // namespace
