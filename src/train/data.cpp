@@ -1,3 +1,4 @@
+#include "emu/world/world_png.h"
 #include "emu/train/data.h"
 
 #include <algorithm>
@@ -92,11 +93,7 @@ Key128 picture_key(const world::Image& image) {
 // --- image coders -----------------------------------------------------------------------
 
 text::CodeGrid IbqImageCoder::encode(const world::Image& image) const {
-    Image rgb;
-    rgb.width = image.width;
-    rgb.height = image.height;
-    rgb.channels = 3;
-    rgb.pixels = image.rgb;
+    const Image rgb = world::to_io_image(image);
     const int f = ibq_.config().downsample_factor();
     check(image.width % f == 0 && image.height % f == 0, "picture of ", image.width, "x", image.height,
           " is not a multiple of the vision tokenizer's downsample factor ", f);

@@ -1,3 +1,4 @@
+#include "emu/world/world_png.h"
 #include "emu/train/vq_trainer.h"
 
 #include <chrono>
@@ -73,27 +74,9 @@ world::Scene vq_scene(const VqDataConfig& c, std::uint64_t seed, std::uint64_t i
     return s;
 }
 
-namespace {
-
-Image to_io_image(const world::Image& w) {
-    Image im;
-    im.width = w.width;
-    im.height = w.height;
-    im.channels = 3;
-    im.pixels = w.rgb;
-    return im;
-}
-
-world::Image to_world_image(const Image& im) {
-    world::Image w(im.width, im.height);
-    w.rgb = im.pixels;
-    return w;
-}
-
-}  // namespace
 
 Tensor vq_image(const VqDataConfig& c, const world::Scene& scene) {
-    return vision::image_to_tensor(to_io_image(world::render(scene, c.width, c.height)));
+    return vision::image_to_tensor(world::to_io_image(world::render(scene, c.width, c.height)));
 }
 
 VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const std::string& sample_png) {
@@ -113,7 +96,7 @@ VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const s
     for (int i = 0; i < data.eval_images; ++i) {
         const world::Scene truth = vq_scene(data, data.eval_seed, std::uint64_t(i));
         const world::Image orig = world::render(truth, data.width, data.height);
-        const Tensor codes = ibq.encode(vision::image_to_tensor(to_io_image(orig)));
+        const Tensor codes = ibq.encode(vision::image_to_tensor(world::to_io_image(orig)));
         for (std::uint64_t k = 0; k < codes.numel(); ++k) used.insert(codes.data<std::int64_t>()[k]);
         const Image rec = vision::tensor_to_image(ibq.decode(codes));
         double se = 0;
@@ -126,7 +109,7 @@ VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const s
         world::ParseOptions po;
         po.cols = truth.cols;
         po.rows = truth.rows;
-        if (world::same_content(world::parse_image(to_world_image(rec), po), truth)) ++correct;
+        if (world::same_content(world::parse_image(world::from_io_image(rec), po), truth)) ++correct;
         if (i < shown && !grid.pixels.empty()) {
             for (int y = 0; y < data.height; ++y)
                 for (int x = 0; x < data.width; ++x)

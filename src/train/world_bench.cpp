@@ -1,3 +1,4 @@
+#include "emu/world/world_png.h"
 #include "emu/train/world_bench.h"
 
 #include <chrono>
@@ -10,20 +11,6 @@ namespace emu::train {
 
 namespace {
 
-Image to_io_image(const world::Image& w) {
-    Image img;
-    img.width = w.width;
-    img.height = w.height;
-    img.channels = 3;
-    img.pixels = w.rgb;
-    return img;
-}
-
-world::Image to_world_image(const Image& img) {
-    world::Image w(img.width, img.height);
-    w.rgb = img.pixels;
-    return w;
-}
 
 // Generates the answer of one layout; returns its pictures in order.
 std::vector<world::Image> generate_pictures(const gen::Generator& generator, gen::GenerationSettings settings,
@@ -35,7 +22,7 @@ std::vector<world::Image> generate_pictures(const gen::Generator& generator, gen
     std::vector<gen::ReferenceImage> refs;
     for (const world::Scene& scene : layout.prompt_images) {
         gen::ReferenceImage ref;
-        ref.pixels = to_io_image(world::render(scene, world.width, world.height));
+        ref.pixels = world::to_io_image(world::render(scene, world.width, world.height));
         refs.push_back(ref);
     }
     auto t = std::chrono::steady_clock::now();
@@ -44,7 +31,7 @@ std::vector<world::Image> generate_pictures(const gen::Generator& generator, gen
     result.passes += r.passes;
     result.images += std::int64_t(r.images.size());
     std::vector<world::Image> out;
-    for (const Image& img : r.images) out.push_back(to_world_image(img));
+    for (const Image& img : r.images) out.push_back(world::from_io_image(img));
     return out;
 }
 

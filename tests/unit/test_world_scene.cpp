@@ -91,7 +91,7 @@ TEST(WorldRender, FlatColoursOnlyAndObjectsStayInTheirCells) {
     Rng rng(10);
     for (int i = 0; i < 200; ++i) {
         Scene s = random_scene(1, 9, rng, background_colours());
-        Image im = render(s, 64, 64);
+        world::Image im = render(s, 64, 64);
         std::set<std::tuple<int, int, int>> allowed;
         auto add = [&](Colour c) {
             Rgb v = colour_rgb(c);
@@ -124,7 +124,7 @@ TEST(WorldRender, LargeIsLargerThanSmallForEveryShape) {
             o.size = sz;
             o.col = o.row = 1;
             s.objects.push_back(o);
-            Image im = render(s, 96, 96);
+            world::Image im = render(s, 96, 96);
             Rgb c = colour_rgb(o.colour);
             for (int y = 0; y < 96; ++y)
                 for (int x = 0; x < 96; ++x) area[int(sz)] += im.px(x, y)[0] == c.r && im.px(x, y)[1] == c.g;
@@ -137,11 +137,11 @@ TEST(WorldRender, LargeIsLargerThanSmallForEveryShape) {
 TEST(WorldPng, RoundTripAndErrors) {
     Rng rng(11);
     Scene s = random_scene(3, 3, rng, background_colours());
-    Image im = render(s, 80, 48);
+    world::Image im = render(s, 80, 48);
     std::string dir = test::temp_dir("world_png");
     std::string path = dir + "/a.png";
     write_png(path, im);
-    Image back = read_png(path);
+    world::Image back = read_png(path);
     EXPECT_EQ(back, im);
     EXPECT_THROW(read_png(dir + "/missing.png"), Error);
     {
