@@ -4,6 +4,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -33,6 +35,8 @@ void VqLossConfig::validate() const {
     check(l1 >= 0 && l2 >= 0 && l1 + l2 > 0, "vq loss: l1 and l2 must be >= 0 and not both 0");
     check(quant >= 0 && beta >= 0 && entropy >= 0, "vq loss: quant, beta and entropy must be >= 0");
     check(entropy_temperature > 0, "vq loss: entropy_temperature must be > 0");
+    check(soft_temperature > 0, "vq loss: soft_temperature must be > 0");
+    check(object_weight >= 0, "vq loss: object_weight must be >= 0");
 }
 
 VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
@@ -40,7 +44,8 @@ VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
     if (j.is_null()) return c;
     check(j.is_object(), "vq loss: expected a mapping");
     static const std::set<std::string> known{"l1", "l2", "quant", "beta", "entropy", "entropy_temperature",
-                                             "sample_minimization_weight", "batch_maximization_weight"};
+                                             "sample_minimization_weight", "batch_maximization_weight",
+                                             "soft_temperature", "object_weight"};
     for (auto it = j.begin(); it != j.end(); ++it) check(known.count(it.key()), "vq loss: unknown key '", it.key(), "'");
     auto num = [&](const char* k, double& dst) {
         if (!j.contains(k)) return;
@@ -55,6 +60,8 @@ VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
     num("entropy_temperature", c.entropy_temperature);
     num("sample_minimization_weight", c.sample_minimization_weight);
     num("batch_maximization_weight", c.batch_maximization_weight);
+    num("soft_temperature", c.soft_temperature);
+    num("object_weight", c.object_weight);
     c.validate();
     return c;
 }
@@ -67,7 +74,9 @@ nlohmann::json to_json(const VqLossConfig& c) {
             {"entropy", c.entropy},
             {"entropy_temperature", c.entropy_temperature},
             {"sample_minimization_weight", c.sample_minimization_weight},
-            {"batch_maximization_weight", c.batch_maximization_weight}};
+            {"batch_maximization_weight", c.batch_maximization_weight},
+            {"soft_temperature", c.soft_temperature},
+            {"object_weight", c.object_weight}};
 }
 
 VqModel::VqModel(vision::IbqConfig config) : config_(std::move(config)) {
@@ -330,6 +339,21 @@ struct VqGraph {
 
 namespace {
 
+// 1 + object_weight for pixels whose colour differs from the most common colour of the
+// picture (its background), 1 elsewhere; empty when object_weight is 0. img is [3, hw].
+std::vector<float> pixel_weights(const std::vector<float>& img, int hw, double object_weight) {
+    if (object_weight <= 0) return {};
+    std::map<std::array<float, 3>, int> count;
+    for (int i = 0; i < hw; ++i) ++count[{img[i], img[hw + i], img[2 * hw + i]}];
+    auto mode = count.begin();
+    for (auto it = count.begin(); it != count.end(); ++it)
+        if (it->second > mode->second) mode = it;
+    std::vector<float> w(hw, 1.f);
+    for (int i = 0; i < hw; ++i)
+        if (std::array<float, 3>{img[i], img[hw + i], img[2 * hw + i]} != mode->first) w[i] = float(1 + object_weight);
+    return w;
+}
+
 // Per image: the quantizer's forward state.
 struct QuantState {
     int n = 0;
@@ -339,8 +363,9 @@ struct QuantState {
 };
 
 // logits = z^T E^T exactly as Ibq::quantize computes them (same tiling), argmax with the
-// smallest index on ties.
-void quantizer_logits(const float* z, const float* E, int D, int N, std::size_t n, QuantState& q) {
+// smallest index on ties; soft = softmax(logits / temperature).
+void quantizer_logits(const float* z, const float* E, int D, int N, std::size_t n, double temperature,
+                      QuantState& q) {
     q.n = int(n);
     q.logits.assign(n * N, 0.f);
     const std::size_t tile = std::max<std::size_t>(1, std::min<std::size_t>(n, (std::size_t(8) << 20) / N));
@@ -359,7 +384,8 @@ void quantizer_logits(const float* z, const float* E, int D, int N, std::size_t 
         q.codes[i] = best;
         double sum = 0;
         float* s = q.soft.data() + i * N;
-        for (int j = 0; j < N; ++j) sum += (s[j] = float(std::exp(double(row[j]) - double(row[best]))));
+        for (int j = 0; j < N; ++j)
+            sum += (s[j] = float(std::exp((double(row[j]) - double(row[best])) / temperature)));
         for (int j = 0; j < N; ++j) s[j] = float(s[j] / sum);
     }
 }
@@ -380,6 +406,7 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         std::unique_ptr<VqGraph> enc, dec;
         VqGraph::M img, z, zq, rec;
         QuantState q;
+        std::vector<float> weight;  // per pixel reconstruction weight; empty = all 1
         double quant = 0, l1 = 0, l2 = 0;
     };
     std::vector<PerImage> per(B);
@@ -415,7 +442,7 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         const Tensor tf = t.to_f32();
         std::copy(tf.data<float>(), tf.data<float>() + P.img->v.size(), P.img->v.begin());
         P.z = P.enc->encoder(P.img);
-        quantizer_logits(P.z->v.data(), E, D, N, n, P.q);
+        quantizer_logits(P.z->v.data(), E, D, N, n, loss.soft_temperature, P.q);
         const QuantFreeze* fr = freeze ? &(*freeze)[b] : nullptr;
         if (fr) P.q.codes = fr->codes;
         P.q.zq_hard.assign(std::size_t(D) * n, 0.f);
@@ -447,11 +474,12 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         // Decoder and reconstruction loss.
         P.rec = P.dec->decoder(P.zq);
         const float* x = P.img->v.data();
+        P.weight = pixel_weights(P.img->v, H * Wd, loss.object_weight);
         double l1 = 0, l2 = 0;
         for (std::size_t k = 0; k < P.rec->v.size(); ++k) {
-            const double d = double(P.rec->v[k]) - x[k];
-            l1 += std::abs(d);
-            l2 += d * d;
+            const double d = double(P.rec->v[k]) - x[k], wk = P.weight.empty() ? 1.0 : P.weight[k % (H * Wd)];
+            l1 += wk * std::abs(d);
+            l2 += wk * d * d;
         }
         P.l1 = l1 / Mr;
         P.l2 = l2 / Mr;
@@ -538,8 +566,8 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         float* dr = P.rec->grad();
         const float* x = P.img->v.data();
         for (std::size_t k = 0; k < P.rec->v.size(); ++k) {
-            const double d = double(P.rec->v[k]) - x[k];
-            dr[k] = float((loss.l1 * ((d > 0) - (d < 0)) + loss.l2 * 2.0 * d) / Mr);
+            const double d = double(P.rec->v[k]) - x[k], wk = P.weight.empty() ? 1.0 : P.weight[k % (H * Wd)];
+            dr[k] = float(wk * (loss.l1 * ((d > 0) - (d < 0)) + loss.l2 * 2.0 * d) / Mr);
         }
         P.dec->backward();
         P.dec.reset();
@@ -564,7 +592,7 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
                 dE[code * D + d] += float(w * loss.beta * (double(P.q.zq_hard[k]) - z[k])) + dzq[k];
             }
         }
-        // Soft part: dsoft[n, N] = dzq^T E^T; dlogits = soft * (dsoft - <soft, dsoft>).
+        // Soft part: dsoft[n, N] = dzq^T E^T; dlogits = soft * (dsoft - <soft, dsoft>) / T.
         std::vector<float> dl(n * N, 0.f);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, int(n), N, D, 1.f, dzq.data(), int(n), E, D, 0.f, dl.data(),
                     N);
@@ -573,7 +601,7 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
             const float* s = P.q.soft.data() + i * N;
             double dot = 0;
             for (int j = 0; j < N; ++j) dot += double(s[j]) * row[j];
-            for (int j = 0; j < N; ++j) row[j] = float(s[j] * (row[j] - dot));
+            for (int j = 0; j < N; ++j) row[j] = float(s[j] * (row[j] - dot) / loss.soft_temperature);
         }
         if (!dlog_entropy[b].empty())
             for (std::size_t k = 0; k < n * N; ++k) dl[k] += dlog_entropy[b][k];

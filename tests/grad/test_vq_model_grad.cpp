@@ -35,13 +35,25 @@ std::vector<Tensor> random_images(int count, int h, int w, unsigned seed) {
     return out;
 }
 
+// Random pictures whose first 40 of 64 pixels share one colour (a "background"), so the
+// object weighting has both kinds of pixel to weigh.
+std::vector<Tensor> images_with_background(int count, unsigned seed) {
+    auto out = random_images(count, 8, 8, seed);
+    for (auto& t : out) {
+        float* v = t.data_mut<float>();
+        for (int c = 0; c < 3; ++c)
+            for (int i = 0; i < 40; ++i) v[c * 64 + i] = 0.25f * float(c) - 0.3f;
+    }
+    return out;
+}
+
 void check_model_grads(const train::VqLossConfig& lc, unsigned seed, const std::string& only = "",
-                       double h = 1e-2) {
+                       double h = 1e-2, bool background = false) {
     // Thousands of tiny forwards: thread start-up would dominate them.
     omp_set_num_threads(1);
     train::VqModel model(tiny_config());
     model.init_random(seed, 0.5);
-    const auto images = random_images(2, 8, 8, seed);
+    const auto images = background ? images_with_background(2, seed) : random_images(2, 8, 8, seed);
     std::vector<train::VqImageResult> res;
     model.zero_grad();
     model.step(images, lc, true, &res, true);
@@ -75,6 +87,57 @@ TEST(VqModelGrad, WithEntropyLoss) {
     lc.entropy = 0.1;
     lc.entropy_temperature = 0.5;  // soft enough for finite differences
     check_model_grads(lc, 2);
+}
+
+TEST(VqModelGrad, WithSoftTemperatureAndObjectWeight) {
+    train::VqLossConfig lc;
+    lc.l1 = 0;
+    lc.soft_temperature = 3.0;
+    lc.object_weight = 4.0;
+    check_model_grads(lc, 4, "", 1e-2, true);
+}
+
+TEST(VqModelGrad, ObjectWeightWeighsOnlyNonBackgroundPixels) {
+    // With object_weight w the loss is the plain loss plus w times the loss of the pixels off
+    // the background colour; a reconstruction loss only (quant 0) isolates that.
+    omp_set_num_threads(1);
+    train::VqModel model(tiny_config());
+    model.init_random(6, 0.5);
+    const auto images = images_with_background(2, 6);
+    train::VqLossConfig plain;
+    plain.quant = 0;
+    train::VqLossConfig weighted = plain;
+    weighted.object_weight = 2.0;
+    std::vector<train::VqImageResult> res;
+    const double l0 = model.step(images, plain, false, &res).total;
+    const double lw = model.step(images, weighted, false).total;
+    double off_bg = 0;
+    for (std::size_t b = 0; b < images.size(); ++b) {
+        const float* x = images[b].data<float>();
+        const float* r = res[b].recon.data<float>();
+        for (int c = 0; c < 3; ++c)
+            for (int i = 40; i < 64; ++i) {
+                const double d = double(r[c * 64 + i]) - x[c * 64 + i];
+                off_bg += std::abs(d) + d * d;
+            }
+    }
+    off_bg /= double(images.size()) * 3 * 64;
+    EXPECT_NEAR(lw, l0 + 2.0 * off_bg, 1e-9 + 1e-6 * lw);
+}
+
+TEST(VqModelGrad, SoftTemperatureKeepsCodes) {
+    omp_set_num_threads(1);
+    train::VqModel model(tiny_config());
+    model.init_random(7, 0.5);
+    const auto images = random_images(2, 8, 8, 7);
+    train::VqLossConfig hot;
+    hot.soft_temperature = 10.0;
+    std::vector<train::VqImageResult> a, b;
+    model.step(images, train::VqLossConfig{}, false, &a);
+    model.step(images, hot, false, &b);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        for (int k = 0; k < 16; ++k)
+            EXPECT_EQ(a[i].codes.data<std::int64_t>()[k], b[i].codes.data<std::int64_t>()[k]);
 }
 
 TEST(VqModelGrad, L1Reconstruction) {

@@ -35,6 +35,15 @@ struct VqLossConfig {
     double entropy_temperature = 0.01;
     double sample_minimization_weight = 1.0;
     double batch_maximization_weight = 1.0;
+    // Training-only knobs (not in the official IBQ; defaults reproduce it):
+    // soft_temperature divides the logits of the softmax that carries the index-propagation
+    // gradient. The codes (argmax) do not change; a temperature > 1 keeps that softmax from
+    // saturating, so the encoder still gets a reconstruction gradient on a small codebook.
+    double soft_temperature = 1.0;
+    // object_weight adds this much weight to the reconstruction loss of every pixel whose
+    // colour differs from the image's most common colour (the background of a ShapesWorld
+    // picture), so small objects are not drowned by the plain background.
+    double object_weight = 0.0;
     void validate() const;
 };
 VqLossConfig vq_loss_config_from_json(const nlohmann::json& j);  // missing keys keep defaults
