@@ -35,7 +35,6 @@ void VqLossConfig::validate() const {
     check(l1 >= 0 && l2 >= 0 && l1 + l2 > 0, "vq loss: l1 and l2 must be >= 0 and not both 0");
     check(quant >= 0 && beta >= 0 && entropy >= 0, "vq loss: quant, beta and entropy must be >= 0");
     check(entropy_temperature > 0, "vq loss: entropy_temperature must be > 0");
-    check(soft_temperature > 0, "vq loss: soft_temperature must be > 0");
     check(object_weight >= 0, "vq loss: object_weight must be >= 0");
 }
 
@@ -45,7 +44,7 @@ VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
     check(j.is_object(), "vq loss: expected a mapping");
     static const std::set<std::string> known{"l1", "l2", "quant", "beta", "entropy", "entropy_temperature",
                                              "sample_minimization_weight", "batch_maximization_weight",
-                                             "soft_temperature", "object_weight"};
+                                             "straight_through", "object_weight"};
     for (auto it = j.begin(); it != j.end(); ++it) check(known.count(it.key()), "vq loss: unknown key '", it.key(), "'");
     auto num = [&](const char* k, double& dst) {
         if (!j.contains(k)) return;
@@ -60,7 +59,10 @@ VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
     num("entropy_temperature", c.entropy_temperature);
     num("sample_minimization_weight", c.sample_minimization_weight);
     num("batch_maximization_weight", c.batch_maximization_weight);
-    num("soft_temperature", c.soft_temperature);
+    if (j.contains("straight_through")) {
+        check(j["straight_through"].is_boolean(), "vq loss: 'straight_through' must be true or false");
+        c.straight_through = j["straight_through"].get<bool>();
+    }
     num("object_weight", c.object_weight);
     c.validate();
     return c;
@@ -75,7 +77,7 @@ nlohmann::json to_json(const VqLossConfig& c) {
             {"entropy_temperature", c.entropy_temperature},
             {"sample_minimization_weight", c.sample_minimization_weight},
             {"batch_maximization_weight", c.batch_maximization_weight},
-            {"soft_temperature", c.soft_temperature},
+            {"straight_through", c.straight_through},
             {"object_weight", c.object_weight}};
 }
 
@@ -363,9 +365,8 @@ struct QuantState {
 };
 
 // logits = z^T E^T exactly as Ibq::quantize computes them (same tiling), argmax with the
-// smallest index on ties; soft = softmax(logits / temperature).
-void quantizer_logits(const float* z, const float* E, int D, int N, std::size_t n, double temperature,
-                      QuantState& q) {
+// smallest index on ties; soft = softmax(logits).
+void quantizer_logits(const float* z, const float* E, int D, int N, std::size_t n, QuantState& q) {
     q.n = int(n);
     q.logits.assign(n * N, 0.f);
     const std::size_t tile = std::max<std::size_t>(1, std::min<std::size_t>(n, (std::size_t(8) << 20) / N));
@@ -384,8 +385,7 @@ void quantizer_logits(const float* z, const float* E, int D, int N, std::size_t 
         q.codes[i] = best;
         double sum = 0;
         float* s = q.soft.data() + i * N;
-        for (int j = 0; j < N; ++j)
-            sum += (s[j] = float(std::exp((double(row[j]) - double(row[best])) / temperature)));
+        for (int j = 0; j < N; ++j) sum += (s[j] = float(std::exp(double(row[j]) - double(row[best]))));
         for (int j = 0; j < N; ++j) s[j] = float(s[j] / sum);
     }
 }
@@ -442,17 +442,20 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         const Tensor tf = t.to_f32();
         std::copy(tf.data<float>(), tf.data<float>() + P.img->v.size(), P.img->v.begin());
         P.z = P.enc->encoder(P.img);
-        quantizer_logits(P.z->v.data(), E, D, N, n, loss.soft_temperature, P.q);
+        quantizer_logits(P.z->v.data(), E, D, N, n, P.q);
         const QuantFreeze* fr = freeze ? &(*freeze)[b] : nullptr;
         if (fr) P.q.codes = fr->codes;
         P.q.zq_hard.assign(std::size_t(D) * n, 0.f);
         for (std::size_t i = 0; i < n; ++i) {
             for (int d = 0; d < D; ++d) P.q.zq_hard[std::size_t(d) * n + i] = E[std::size_t(P.q.codes[i]) * D + d];
         }
-        // z_q: the value is E[code]; with a freeze, (hard - soft0 + soft) E for the surrogate.
+        // z_q: the value is E[code]; with a freeze, the surrogate: (hard - soft0 + soft) E
+        // (index propagation) or E0[code] + z - z0 (straight-through).
         P.zq = std::make_shared<VqGraph::Map>(D, H / f, Wd / f);
         P.zq->v = P.q.zq_hard;
-        if (fr) {
+        if (fr && loss.straight_through) {
+            for (std::size_t k = 0; k < P.zq->v.size(); ++k) P.zq->v[k] = fr->zq[k] + (P.z->v[k] - fr->z[k]);
+        } else if (fr) {
             std::vector<float> delta(n * N);
             for (std::size_t k = 0; k < n * N; ++k) delta[k] = P.q.soft[k] - fr->soft[k];
             // zq[D, n] += E^T[D, N] delta^T[N, n]
@@ -470,7 +473,9 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
             t2 += c2 * c2;
             t3 += c3 * c3;
         }
-        P.quant = (t1 + t2 + loss.beta * t3) / Mq;
+        // Index propagation: |z_q - z|^2 (through both) + |sg(E) - z|^2 + beta |E - sg(z)|^2;
+        // straight-through: the VQ-VAE codebook and commitment terms.
+        P.quant = (loss.straight_through ? loss.beta * t2 + t3 : t1 + t2 + loss.beta * t3) / Mq;
         // Decoder and reconstruction loss.
         P.rec = P.dec->decoder(P.zq);
         const float* x = P.img->v.data();
@@ -578,21 +583,37 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         float* dz = P.z->grad();
         const float* z = P.z->v.data();
         const double w = loss.quant * 2.0 / Mq;
-        for (std::size_t k = 0; k < Dn; ++k) {
-            const double a = double(P.zq->v[k]) - z[k];  // term 1 (through z_q and z)
-            const double c2 = double(P.q.zq_hard[k]) - z[k];
-            dzq[k] += float(w * a);
-            dz[k] += float(-w * a - w * c2);
-        }
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::size_t code = std::size_t(P.q.codes[i]);
-            for (int d = 0; d < D; ++d) {
-                const std::size_t k = std::size_t(d) * n + i;
-                // term 3 (commitment: moves E[code] toward z) and the hard part of z_q.
-                dE[code * D + d] += float(w * loss.beta * (double(P.q.zq_hard[k]) - z[k])) + dzq[k];
+        if (loss.straight_through) {
+            // z_q = z + sg(E[code] - z): the decoder's gradient goes to z as it is.
+            for (std::size_t k = 0; k < Dn; ++k) {
+                const double c2 = double(P.q.zq_hard[k]) - z[k];
+                dz[k] += float(dzq[k] - w * loss.beta * c2);
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::size_t code = std::size_t(P.q.codes[i]);
+                for (int d = 0; d < D; ++d) {
+                    const std::size_t k = std::size_t(d) * n + i;
+                    dE[code * D + d] += float(w * (double(P.q.zq_hard[k]) - z[k]));
+                }
+            }
+            std::fill(dzq.begin(), dzq.end(), 0.f);  // nothing flows through the softmax
+        } else {
+            for (std::size_t k = 0; k < Dn; ++k) {
+                const double a = double(P.zq->v[k]) - z[k];  // term 1 (through z_q and z)
+                const double c2 = double(P.q.zq_hard[k]) - z[k];
+                dzq[k] += float(w * a);
+                dz[k] += float(-w * a - w * c2);
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::size_t code = std::size_t(P.q.codes[i]);
+                for (int d = 0; d < D; ++d) {
+                    const std::size_t k = std::size_t(d) * n + i;
+                    // term 3 (commitment: moves E[code] toward z) and the hard part of z_q.
+                    dE[code * D + d] += float(w * loss.beta * (double(P.q.zq_hard[k]) - z[k])) + dzq[k];
+                }
             }
         }
-        // Soft part: dsoft[n, N] = dzq^T E^T; dlogits = soft * (dsoft - <soft, dsoft>) / T.
+        // Soft part: dsoft[n, N] = dzq^T E^T; dlogits = soft * (dsoft - <soft, dsoft>).
         std::vector<float> dl(n * N, 0.f);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, int(n), N, D, 1.f, dzq.data(), int(n), E, D, 0.f, dl.data(),
                     N);
@@ -601,7 +622,7 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
             const float* s = P.q.soft.data() + i * N;
             double dot = 0;
             for (int j = 0; j < N; ++j) dot += double(s[j]) * row[j];
-            for (int j = 0; j < N; ++j) row[j] = float(s[j] * (row[j] - dot) / loss.soft_temperature);
+            for (int j = 0; j < N; ++j) row[j] = float(s[j] * (row[j] - dot));
         }
         if (!dlog_entropy[b].empty())
             for (std::size_t k = 0; k < n * N; ++k) dl[k] += dlog_entropy[b][k];

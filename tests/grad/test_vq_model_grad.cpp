@@ -89,11 +89,13 @@ TEST(VqModelGrad, WithEntropyLoss) {
     check_model_grads(lc, 2);
 }
 
-TEST(VqModelGrad, WithSoftTemperatureAndObjectWeight) {
+TEST(VqModelGrad, StraightThroughWithObjectWeightAndEntropy) {
     train::VqLossConfig lc;
     lc.l1 = 0;
-    lc.soft_temperature = 3.0;
+    lc.straight_through = true;
     lc.object_weight = 4.0;
+    lc.entropy = 0.1;
+    lc.entropy_temperature = 0.5;
     check_model_grads(lc, 4, "", 1e-2, true);
 }
 
@@ -125,16 +127,20 @@ TEST(VqModelGrad, ObjectWeightWeighsOnlyNonBackgroundPixels) {
     EXPECT_NEAR(lw, l0 + 2.0 * off_bg, 1e-9 + 1e-6 * lw);
 }
 
-TEST(VqModelGrad, SoftTemperatureKeepsCodes) {
+TEST(VqModelGrad, StraightThroughKeepsCodesAndReconstruction) {
+    // The estimator changes gradients only: codes and pixels are those of index propagation.
     omp_set_num_threads(1);
     train::VqModel model(tiny_config());
     model.init_random(7, 0.5);
     const auto images = random_images(2, 8, 8, 7);
-    train::VqLossConfig hot;
-    hot.soft_temperature = 10.0;
+    train::VqLossConfig ste;
+    ste.straight_through = true;
     std::vector<train::VqImageResult> a, b;
     model.step(images, train::VqLossConfig{}, false, &a);
-    model.step(images, hot, false, &b);
+    model.step(images, ste, false, &b);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        for (std::size_t k = 0; k < a[i].recon.numel(); ++k)
+            EXPECT_EQ(a[i].recon.data<float>()[k], b[i].recon.data<float>()[k]);
     for (std::size_t i = 0; i < a.size(); ++i)
         for (int k = 0; k < 16; ++k)
             EXPECT_EQ(a[i].codes.data<std::int64_t>()[k], b[i].codes.data<std::int64_t>()[k]);

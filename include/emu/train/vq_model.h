@@ -36,10 +36,13 @@ struct VqLossConfig {
     double sample_minimization_weight = 1.0;
     double batch_maximization_weight = 1.0;
     // Training-only knobs (not in the official IBQ; defaults reproduce it):
-    // soft_temperature divides the logits of the softmax that carries the index-propagation
-    // gradient. The codes (argmax) do not change; a temperature > 1 keeps that softmax from
-    // saturating, so the encoder still gets a reconstruction gradient on a small codebook.
-    double soft_temperature = 1.0;
+    // straight_through replaces index propagation by the VQ-VAE straight-through estimator:
+    // the decoder's gradient at z_q goes to z unchanged, the codebook learns from
+    // |sg(z) - E[code]|^2 (weight 1) and z from beta |z - sg(E[code])|^2. The codes are
+    // still the argmax of z.E, as at inference. Why: on a small codebook the dot-product
+    // softmax saturates, index propagation then gives the encoder almost no reconstruction
+    // gradient and a mini tokenizer learns only blobs (docs/training.md).
+    bool straight_through = false;
     // object_weight adds this much weight to the reconstruction loss of every pixel whose
     // colour differs from the image's most common colour (the background of a ShapesWorld
     // picture), so small objects are not drowned by the plain background.
