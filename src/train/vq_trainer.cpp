@@ -1,6 +1,7 @@
 #include "emu/world/world_png.h"
 #include "emu/train/vq_trainer.h"
 
+#include <functional>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -80,8 +81,12 @@ Tensor vq_image(const VqDataConfig& c, const world::Scene& scene) {
 }
 
 VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const std::string& sample_png) {
+    return evaluate_ibq(vision::Ibq(model.config(), model.weights()), data, sample_png);
+}
+
+VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, const std::string& sample_png,
+                          const std::function<void(int done, int total)>& progress) {
     VqEvalResult r;
-    const vision::Ibq ibq(model.config(), model.weights());
     std::set<std::int64_t> used;
     const int shown = std::min(data.eval_images, 8);
     Image grid;
@@ -110,6 +115,8 @@ VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const s
         po.cols = truth.cols;
         po.rows = truth.rows;
         if (world::same_content(world::parse_image(world::from_io_image(rec), po), truth)) ++correct;
+        else if (r.failures.size() < 20) r.failures.push_back(i);
+        if (progress) progress(i + 1, data.eval_images);
         if (i < shown && !grid.pixels.empty()) {
             for (int y = 0; y < data.height; ++y)
                 for (int x = 0; x < data.width; ++x)

@@ -10,12 +10,14 @@
 // Output folder: config.yaml + model.safetensors (vision::Ibq::load reads it),
 // train_config.json, metrics.jsonl, samples/step-NNNNNN.png, checkpoint-NNNNNN/.
 #pragma once
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "emu/vision/ibq.h"
 #include "emu/tensor/tensor.h"
 #include "emu/train/vq_model.h"
 #include "emu/world/scene.h"
@@ -44,10 +46,14 @@ struct VqEvalResult {
     double psnr = 0;            // mean over images, of the 8-bit reconstruction
     double parse_accuracy = 0;  // reconstructions the ShapesWorld evaluator reads as the true scene
     double codes_used = 0;      // distinct codes over the eval set
+    std::vector<int> failures;  // indices of the first (up to 20) pictures read wrongly
 };
 // Encodes and decodes each held-out picture with vision::Ibq on the model's weights (the
 // inference path) and scores it. sample_png (optional) gets originals over reconstructions.
 VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const std::string& sample_png = "");
+// The same on a loaded tokenizer: eval_images pictures vq_scene(data, eval_seed, 0..).
+VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, const std::string& sample_png = "",
+                          const std::function<void(int done, int total)>& progress = {});
 
 struct VqTrainOutcome {
     std::int64_t step = 0;
