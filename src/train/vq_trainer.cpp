@@ -1,12 +1,12 @@
 #include "emu/world/world_png.h"
 #include "emu/train/vq_trainer.h"
 
-#include <functional>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "emu/core/error.h"
@@ -159,6 +159,75 @@ vision::IbqConfig model_config_from_json(const nlohmann::json& j, int width) {
     return vision::IbqConfig::from_json(m, "vq model config");
 }
 
+// The trainer's codebook care (not part of the model): `codebook: {norm: R, restart_every: K}`.
+struct CodebookUpkeep {
+    double norm = 0;        // > 0: every code rescaled to this L2 norm after each step
+    int restart_every = 0;  // > 0: every K steps, codes unused in the last K steps restart
+};
+
+CodebookUpkeep codebook_upkeep_from_json(const nlohmann::json& j) {
+    CodebookUpkeep u;
+    if (j.is_null()) return u;
+    check(j.is_object(), "train vq: 'codebook' must be a mapping");
+    for (auto it = j.begin(); it != j.end(); ++it)
+        check(it.key() == "norm" || it.key() == "restart_every", "train vq: unknown key 'codebook.", it.key(), "'");
+    u.norm = j.value("norm", 0.0);
+    u.restart_every = j.value("restart_every", 0);
+    check(u.norm >= 0 && std::isfinite(u.norm), "train vq: codebook.norm must be >= 0");
+    check(u.restart_every >= 0, "train vq: codebook.restart_every must be >= 0");
+    return u;
+}
+
+float* codebook_of(VqModel& model) {
+    for (const Param& p : model.params())
+        if (p.name == "quantize.embedding.weight") return p.value;
+    fail("train vq: the model has no quantize.embedding.weight");
+}
+
+// With every code at one norm, argmax z.E (what inference computes) is the nearest code in
+// direction, so no code wins merely by being long.
+void normalise_codebook(VqModel& model, double norm) {
+    float* E = codebook_of(model);
+    const int D = model.config().embed_dim, N = model.config().n_embed;
+    for (int i = 0; i < N; ++i) {
+        double s = 0;
+        for (int d = 0; d < D; ++d) s += double(E[i * D + d]) * E[i * D + d];
+        const double k = s > 0 ? norm / std::sqrt(s) : 0.0;
+        for (int d = 0; d < D; ++d) E[i * D + d] = s > 0 ? float(E[i * D + d] * k) : float(norm / std::sqrt(D));
+    }
+}
+
+// Counts the chosen codes and keeps the encoder outputs ([positions, D]) of the batch.
+void collect_codes(const std::vector<VqImageResult>& results, int D, std::vector<std::int64_t>& usage,
+                   std::vector<float>& batch_z) {
+    for (const VqImageResult& r : results) {
+        const std::size_t n = r.state.codes.size();
+        for (std::int64_t c : r.state.codes) ++usage[std::size_t(c)];
+        for (std::size_t i = 0; i < n; ++i)
+            for (int d = 0; d < D; ++d) batch_z.push_back(r.state.z[std::size_t(d) * n + i]);
+    }
+}
+
+// Codes nobody chose since the last restart move onto random encoder outputs of the last
+// batch (the VQ-VAE "random restart"): a collapsed codebook recovers instead of wasting
+// most of its entries. Returns how many codes moved.
+int restart_dead_codes(VqModel& model, const std::vector<std::int64_t>& usage, const std::vector<float>& batch_z,
+                       std::uint64_t seed) {
+    float* E = codebook_of(model);
+    const int D = model.config().embed_dim;
+    const std::size_t positions = batch_z.size() / std::size_t(D);
+    if (positions == 0) return 0;
+    Rng rng(seed);
+    int moved = 0;
+    for (std::size_t i = 0; i < usage.size(); ++i) {
+        if (usage[i] > 0) continue;
+        const float* z = batch_z.data() + rng.below(positions) * D;
+        for (int d = 0; d < D; ++d) E[i * D + d] = z[d] + 0.01f * float(rng.uniform() - 0.5);
+        ++moved;
+    }
+    return moved;
+}
+
 std::string fmt(const char* f, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, f, v);
@@ -174,11 +243,12 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     const VqLossConfig lc = vq_loss_config_from_json(config.value("loss", nlohmann::json()));
     const double codebook_std = config.value("codebook_std", 1.0);
     const int sample_every = config.value("sample_every", 0);
+    const CodebookUpkeep upkeep = codebook_upkeep_from_json(config.value("codebook", nlohmann::json()));
     static const std::set<std::string> known{
         "out",       "seed",          "steps",        "lr",           "min_lr",       "warmup_steps",
         "optimizer", "grad_clip",     "grad_accum",   "log_every",    "eval_every",   "eval_batches",
         "save_every", "keep_checkpoints", "model",    "loss",         "data",         "codebook_std",
-        "sample_every"};
+        "sample_every", "codebook"};
     for (auto it = config.begin(); it != config.end(); ++it)
         check(known.count(it.key()), "train vq config: unknown key '", it.key(), "'");
     const int f = mc.downsample_factor();
@@ -192,8 +262,12 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     AdamW opt(params, run.optimizer);
     TrainState state;
     const auto ckpt = resolve_resume(resume, run.out);
+    std::vector<std::int64_t> usage(std::size_t(mc.n_embed), 0);  // codes chosen since the last restart
+    if (upkeep.norm > 0) normalise_codebook(model, upkeep.norm);
     if (ckpt) {
         state = load_checkpoint(*ckpt, opt);
+        if (state.extra.contains("code_usage")) usage = state.extra["code_usage"].get<std::vector<std::int64_t>>();
+        check(usage.size() == std::size_t(mc.n_embed), "train vq: checkpoint code_usage has the wrong size");
         if (!quiet) std::fprintf(stderr, "resuming from %s (step %lld)\n", ckpt->c_str(), (long long)state.step);
     }
     {
@@ -212,7 +286,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
 
     VqTrainOutcome outcome;
     auto save = [&] {
-        state.extra = {{"images_seen", state.data_cursor}};
+        state.extra = {{"images_seen", state.data_cursor}, {"code_usage", usage}};
         save_checkpoint(checkpoint_dir(run.out, state.step), opt, state);
         prune_checkpoints(run.out, run.keep_checkpoints);
         export_ibq(run.out, model, lc);
@@ -236,14 +310,19 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     InterruptGuard guard;
     TrainProgress progress("train vq", state.step, run.steps, "img", quiet ? 1e9 : 10.0);
     GradAccumulation accum(run.grad_accum);
+    std::vector<VqImageResult> results;
+    std::vector<float> batch_z;  // the last batch's encoder outputs, [positions, D]
     while (state.step < run.steps) {
         VqLosses sum;
+        batch_z.clear();
         for (int micro = 0; micro < run.grad_accum; ++micro) {
             accum.begin_micro(params);
             std::vector<Tensor> images;
             for (int b = 0; b < data.batch_size; ++b)
                 images.push_back(vq_image(data, vq_scene(data, data.seed, std::uint64_t(state.data_cursor++))));
-            const VqLosses l = model.step(images, lc, true);
+            const bool keep = upkeep.restart_every > 0;
+            const VqLosses l = model.step(images, lc, true, keep ? &results : nullptr, keep);
+            if (keep) collect_codes(results, mc.embed_dim, usage, batch_z);
             sum.total += l.total / run.grad_accum;
             sum.rec += l.rec / run.grad_accum;
             sum.quant += l.quant / run.grad_accum;
@@ -255,6 +334,12 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
         const double lr = run.schedule.lr(state.step);
         opt.step(lr);
         ++state.step;
+        int restarted = 0;
+        if (upkeep.restart_every > 0 && state.step % upkeep.restart_every == 0) {
+            restarted = restart_dead_codes(model, usage, batch_z, mix_seed({run.seed, 0xDEADull, std::uint64_t(state.step)}));
+            std::fill(usage.begin(), usage.end(), 0);
+        }
+        if (upkeep.norm > 0) normalise_codebook(model, upkeep.norm);
         check(std::isfinite(sum.total), "train vq: the loss is not finite at step ", state.step,
               " (lower lr or raise grad_clip)");
         if (!quiet)
@@ -267,6 +352,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
                                   {"grad_norm", norm},   {"codes_used", sum.codes_used},
                                   {"images_per_s", progress.units_per_second()}};
             if (lc.entropy > 0) rec["entropy"] = sum.entropy;
+            if (restarted) rec["restarted_codes"] = restarted;
             metrics.write(rec);
         }
         const bool eval_now = run.eval_every > 0 && (state.step % run.eval_every == 0 || state.step == run.steps);

@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include "emu/io/image.h"
+#include "emu/io/safetensors.h"
+#include <cmath>
 #include "emu/train/metrics.h"
 #include "emu/train/vq_trainer.h"
 #include "emu/vision/ibq.h"
@@ -22,13 +24,14 @@ namespace {
 // Tiny models: thread start-up would cost more than it saves (and the machine is shared).
 const int kOneThread = setenv("OMP_NUM_THREADS", "1", 1);
 
-std::string write_config(const std::string& dir, const std::string& extra = "") {
+std::string write_config(const std::string& dir, const std::string& extra = "", int n_embed = 16,
+                         const std::string& loss_extra = "") {
     const std::string cfg = dir + "/vq.yaml";
     std::ofstream(cfg) << "out: " << dir << "/run\nseed: 3\nsteps: 4\nlr: 1.0e-3\nwarmup_steps: 1\n"
                        << "log_every: 1\neval_every: 4\nsave_every: 2\nkeep_checkpoints: 2\n"
                        << "model: {ch: 32, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [], "
-                       << "resolution: 48, z_channels: 8, n_embed: 16, embed_dim: 8}\n"
-                       << "loss: {l1: 1.0, l2: 1.0, quant: 1.0, beta: 0.25}\n"
+                       << "resolution: 48, z_channels: 8, n_embed: " << n_embed << ", embed_dim: 8}\n"
+                       << "loss: {l1: 1.0, l2: 1.0, quant: 1.0, beta: 0.25" << loss_extra << "}\n"
                        << "data: {seed: 2, batch_size: 2, width: 48, height: 48, eval_images: 3}\n"
                        << extra;
     return cfg;
@@ -108,6 +111,39 @@ TEST(TrainVqCli, ResumeMatchesUninterruptedRun) {
                 EXPECT_EQ(x[k], b[i][k]) << k << " at step " << x["step"];
             }
     }
+}
+
+TEST(TrainVqCli, CodebookUpkeepNormalisesRestartsAndResumesExactly) {
+    // 2048 codes for 2 x 576 positions: most codes are dead at the restart after step 3,
+    // whose usage counts span the checkpoint at step 2.
+    const std::string dir = temp_dir("train_vq_upkeep");
+    const std::string cfg = write_config(dir, "codebook: {norm: 2.0, restart_every: 3}\n", 2048,
+                                         ", straight_through: true, object_weight: 3.0");
+    ASSERT_EQ(run_emu("train vq --quiet --config '" + cfg + "'").status, 0);
+    const auto metrics = train::read_metrics(dir + "/run/metrics.jsonl");
+    bool restarted = false;
+    for (const auto& m : metrics)
+        if (m.contains("restarted_codes")) {
+            EXPECT_EQ(m["step"], 3);
+            EXPECT_GT(m["restarted_codes"].get<int>(), 1000);
+            restarted = true;
+        }
+    EXPECT_TRUE(restarted);
+    // Every exported code has the configured norm.
+    const vision::Ibq ibq = vision::Ibq::load(dir + "/run");
+    const TensorStore store = TensorStore::open(dir + "/run/model.safetensors");
+    const Tensor E = store.get("quantize.embedding.weight").to_f32();
+    ASSERT_EQ(E.dim(0), 2048);
+    for (int i = 0; i < 2048; ++i) {
+        double s = 0;
+        for (int d = 0; d < 8; ++d) s += double(E.data<float>()[i * 8 + d]) * E.data<float>()[i * 8 + d];
+        ASSERT_NEAR(std::sqrt(s), 2.0, 1e-5) << "code " << i;
+    }
+    const std::string out2 = dir + "/run2";
+    fs::create_directories(out2);
+    fs::copy(dir + "/run/checkpoint-000002", out2 + "/checkpoint-000002", fs::copy_options::recursive);
+    ASSERT_EQ(run_emu("train vq --quiet --config '" + cfg + "' --out '" + out2 + "' --resume auto").status, 0);
+    EXPECT_EQ(slurp(dir + "/run/model.safetensors"), slurp(out2 + "/model.safetensors"));
 }
 
 TEST(TrainVqCli, InterruptSavesACheckpoint) {
