@@ -1,21 +1,39 @@
 // emu world bench: how well a model does ShapesWorld tasks, measured exactly.
 #include <cstdio>
+#include <fstream>
 
 #include "args.h"
 #include "command.h"
 #include "default_model.h"
 #include "emu/core/error.h"
 #include "emu/core/log.h"
+#include "emu/io/image.h"
 #include "emu/ops/threads.h"
+#include "emu/world/world_png.h"
 #include "emu/train/world_bench.h"
 
 namespace emu::cli {
 namespace {
 
+// GALLERY.png (rows: inputs | outputs, green/red bar = right/wrong) and GALLERY.md (the
+// prompts, row by row).
+void write_gallery(const std::string& png, const std::vector<train::GalleryEntry>& entries) {
+    if (entries.empty()) return;
+    write_png(png, world::to_io_image(train::gallery_picture(entries)));
+    std::string md_path = png;
+    if (md_path.size() > 4 && md_path.substr(md_path.size() - 4) == ".png") md_path.resize(md_path.size() - 4);
+    std::ofstream md(md_path + ".md");
+    check(bool(md), "cannot write ", md_path, ".md");
+    md << "| row | prompt | result |\n|---|---|---|\n";
+    for (std::size_t i = 0; i < entries.size(); ++i)
+        md << "| " << i + 1 << " | " << entries[i].prompt << " | " << (entries[i].correct ? "right" : "wrong") << " |\n";
+    log_info("gallery: " + png + " and " + md_path + ".md");
+}
+
 int run_world_bench_cmd(const std::vector<std::string>& argv) {
     Args args(argv,
               {"task", "model", "vq", "tokenizer", "n", "seed", "decoder", "size", "cfg", "max-new-tokens", "text-temp",
-               "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps"},
+               "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps", "gallery", "gallery-n"},
               {"greedy", "quiet"});
     set_quiet(args.has("quiet"));
     ops::set_num_threads(int(args.get_int("threads", 0)));
@@ -31,6 +49,9 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     o.n = int(args.get_int("n", 100));
     o.seed = std::uint64_t(args.get_int("seed", 1000));
     o.history = int(args.get_int("history", 1));
+    const std::string gallery = args.get("gallery", "");
+    if (!gallery.empty()) o.gallery = int(args.get_int("gallery-n", 12));
+    check(o.gallery >= 0 && o.gallery <= 1000, "--gallery-n must be in 0..1000");
     if (args.has("size")) o.world.width = o.world.height = int(args.get_int("size", 64));
     o.world.validate();
 
@@ -53,6 +74,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     Progress progress("bench " + std::string(world::task_name(o.task)), o.n);
     train::WorldBenchResult r = train::run_world_bench(generator, s, o, [&](int done, int) { progress.update(done); });
     progress.finish();
+    if (!gallery.empty()) write_gallery(gallery, r.gallery);
     std::printf("%s", r.report.table().c_str());
     nlohmann::ordered_json j = r.report.json();
     j["decoder"] = s.decoder;
@@ -65,7 +87,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
 
 Register reg{"world bench",
              "--task T [--model DIR] [--vq DIR] [--n N] [--seed S] [--decoder ar|dida] [--steps K] [--size PX] [--history K] "
-             "[--cfg S] [--greedy] [sampling flags] [--threads N] [--quiet]  generate held-out ShapesWorld prompts and score them",
+             "[--cfg S] [--greedy] [sampling flags] [--threads N] [--gallery OUT.png [--gallery-n 12]] [--quiet]  generate held-out ShapesWorld prompts and score them",
              run_world_bench_cmd};
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "emu/world/world_png.h"
 #include "emu/train/world_bench.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "emu/core/error.h"
@@ -58,10 +59,58 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
                                           options.world, result);
             for (std::size_t j = 0; j < pics.size() && j < predicted.size(); ++j) predicted[j] = pics[j];
         }
-        result.report.add(world::score_images(sample, predicted));
+        const auto checks = world::score_images(sample, predicted);
+        result.report.add(checks);
+        if (i < options.gallery) {
+            GalleryEntry e;
+            e.prompt = sample.prompt;
+            for (const world::Scene& scene : sample.inputs)
+                e.inputs.push_back(world::render(scene, options.world.width, options.world.height));
+            e.outputs = predicted;
+            e.correct = std::all_of(checks.begin(), checks.end(), [](const world::CheckResult& c) { return c.pass; });
+            result.gallery.push_back(std::move(e));
+        }
         if (progress) progress(i + 1, options.n);
     }
     return result;
+}
+
+world::Image gallery_picture(const std::vector<GalleryEntry>& entries) {
+    constexpr int kPad = 4, kBar = 3;
+    int cell_w = 0, cell_h = 0, cols = 0;
+    for (const GalleryEntry& e : entries) {
+        int c = int(e.inputs.size() + e.outputs.size()) + (e.inputs.empty() ? 0 : 1);
+        cols = std::max(cols, c);
+        for (const auto& img : e.inputs) cell_w = std::max(cell_w, img.width), cell_h = std::max(cell_h, img.height);
+        for (const auto& img : e.outputs)
+            if (img) cell_w = std::max(cell_w, img->width), cell_h = std::max(cell_h, img->height);
+    }
+    check(!entries.empty() && cell_w > 0, "the gallery has no pictures");
+    const int row_h = cell_h + kBar + kPad;
+    world::Image out(kPad + cols * (cell_w + kPad), kPad + int(entries.size()) * row_h);
+    std::fill(out.rgb.begin(), out.rgb.end(), std::uint8_t(255));
+    auto blit = [&](const world::Image& img, int x0, int y0) {
+        for (int y = 0; y < img.height; ++y)
+            for (int x = 0; x < img.width; ++x) std::copy_n(img.px(x, y), 3, out.px(x0 + x, y0 + y));
+    };
+    for (std::size_t r = 0; r < entries.size(); ++r) {
+        const GalleryEntry& e = entries[r];
+        const int y0 = kPad + int(r) * row_h;
+        int col = 0;
+        for (const auto& img : e.inputs) blit(img, kPad + (col++) * (cell_w + kPad), y0);
+        if (!e.inputs.empty()) ++col;  // the gap between what the model saw and what it made
+        for (const auto& img : e.outputs) {
+            const int x0 = kPad + (col++) * (cell_w + kPad);
+            if (img) blit(*img, x0, y0);
+            else
+                for (int y = 0; y < cell_h; ++y)
+                    for (int x = 0; x < cell_w; ++x) std::fill_n(out.px(x0 + x, y0 + y), 3, std::uint8_t(0));
+            const std::uint8_t colour[3] = {std::uint8_t(e.correct ? 40 : 220), std::uint8_t(e.correct ? 170 : 40), 40};
+            for (int y = 0; y < kBar; ++y)
+                for (int x = 0; x < cell_w; ++x) std::copy_n(colour, 3, out.px(x0 + x, y0 + cell_h + y));
+        }
+    }
+    return out;
 }
 
 }  // namespace emu::train

@@ -5,6 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "emu/gen/generator.h"
 #include "emu/world/evaluate.h"
@@ -18,6 +21,15 @@ struct WorldBenchOptions {
     std::uint64_t seed = 1000;   // held-out: training seeds differ
     world::WorldConfig world;
     int history = 1;             // explore/vla frames shown, as in training
+    int gallery = 0;             // keep the pictures of the first `gallery` samples
+};
+
+// One sample of the gallery: the prompt, the pictures shown to the model, what it made.
+struct GalleryEntry {
+    std::string prompt;
+    std::vector<world::Image> inputs;
+    std::vector<std::optional<world::Image>> outputs;
+    bool correct = false;  // every check of the sample passed
 };
 
 struct WorldBenchResult {
@@ -25,6 +37,7 @@ struct WorldBenchResult {
     std::int64_t images = 0;     // generated pictures
     std::int64_t passes = 0;     // transformer forward calls in all
     double seconds = 0;          // generation and decoding, all samples
+    std::vector<GalleryEntry> gallery;
     double seconds_per_image() const { return images ? seconds / double(images) : 0.0; }
     double passes_per_image() const { return images ? double(passes) / double(images) : 0.0; }
     explicit WorldBenchResult(world::Task task) : report(task) {}
@@ -34,5 +47,9 @@ struct WorldBenchResult {
 WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::GenerationSettings& settings,
                                  const WorldBenchOptions& options,
                                  const std::function<void(int done, int total)>& progress = {});
+
+// A picture of the gallery: one row per sample, its inputs, a gap, then its outputs (a
+// missing output stays black), with a green or red bar under the outputs for right or wrong.
+world::Image gallery_picture(const std::vector<GalleryEntry>& entries);
 
 }  // namespace emu::train
