@@ -33,7 +33,7 @@ void write_gallery(const std::string& png, const std::vector<train::GalleryEntry
 int run_world_bench_cmd(const std::vector<std::string>& argv) {
     Args args(argv,
               {"task", "model", "vq", "tokenizer", "n", "seed", "decoder", "size", "cfg", "max-new-tokens", "text-temp",
-               "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps", "gallery", "gallery-n"},
+               "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps", "gallery", "gallery-n", "jobs"},
               {"greedy", "quiet"});
     set_quiet(args.has("quiet"));
     ops::set_num_threads(int(args.get_int("threads", 0)));
@@ -49,6 +49,8 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     o.n = int(args.get_int("n", 100));
     o.seed = std::uint64_t(args.get_int("seed", 1000));
     o.history = int(args.get_int("history", 1));
+    o.jobs = int(args.get_int("jobs", 1));
+    check(o.jobs >= 1 && o.jobs <= 256, "--jobs must be in 1..256");
     const std::string gallery = args.get("gallery", "");
     if (!gallery.empty()) o.gallery = int(args.get_int("gallery-n", 12));
     check(o.gallery >= 0 && o.gallery <= 1000, "--gallery-n must be in 0..1000");
@@ -87,7 +89,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
 
 Register reg{"world bench",
              "--task T [--model DIR] [--vq DIR] [--n N] [--seed S] [--decoder ar|dida] [--steps K] [--size PX] [--history K] "
-             "[--cfg S] [--greedy] [sampling flags] [--threads N] [--gallery OUT.png [--gallery-n 12]] [--quiet]  generate held-out ShapesWorld prompts and score them",
+             "[--cfg S] [--greedy] [sampling flags] [--threads N] [--jobs J] [--gallery OUT.png [--gallery-n 12]] [--quiet]  generate held-out ShapesWorld prompts and score them",
              run_world_bench_cmd};
 
 }  // namespace

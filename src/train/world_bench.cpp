@@ -42,35 +42,57 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
                                  const WorldBenchOptions& options,
                                  const std::function<void(int done, int total)>& progress) {
     check(options.n > 0, "the bench needs at least one sample, got ", options.n);
+    check(options.jobs >= 1, "the bench needs at least one job, got ", options.jobs);
     check(generator.vq() != nullptr, "the bench needs the vision tokenizer to decode pictures (--vq)");
-    WorldBenchResult result(options.task);
+    // Each sample is generated and scored on its own (own counters, own pictures), so
+    // samples can run side by side; they are added to the report in order.
+    struct PerSample {
+        WorldBenchResult counts{world::Task::T2I};
+        std::vector<world::CheckResult> checks;
+        std::optional<GalleryEntry> gallery;
+    };
+    std::vector<PerSample> per(std::size_t(options.n));
+    int done = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(options.jobs) if (options.jobs > 1)
     for (int i = 0; i < options.n; ++i) {
+        PerSample& P = per[std::size_t(i)];
         const world::Sample sample = world::sample_task(options.task, options.world, options.seed, i);
         std::vector<std::optional<world::Image>> predicted(sample.outputs.size());
         if (options.task == world::Task::Explore || options.task == world::Task::Vla) {
             for (std::size_t j = 0; j < sample.outputs.size(); ++j) {
                 auto pics = generate_pictures(generator, settings, layout_step(sample, j, options.history), options.world,
-                                              result);
+                                              P.counts);
                 if (!pics.empty()) predicted[j] = pics.front();
             }
         } else {
             LayoutOptions layout_options;
-            auto pics = generate_pictures(generator, settings, layout_sample(sample, layout_options, options.seed + std::uint64_t(i)),
-                                          options.world, result);
+            auto pics = generate_pictures(generator, settings,
+                                          layout_sample(sample, layout_options, options.seed + std::uint64_t(i)),
+                                          options.world, P.counts);
             for (std::size_t j = 0; j < pics.size() && j < predicted.size(); ++j) predicted[j] = pics[j];
         }
-        const auto checks = world::score_images(sample, predicted);
-        result.report.add(checks);
+        P.checks = world::score_images(sample, predicted);
         if (i < options.gallery) {
             GalleryEntry e;
             e.prompt = sample.prompt;
             for (const world::Scene& scene : sample.inputs)
                 e.inputs.push_back(world::render(scene, options.world.width, options.world.height));
             e.outputs = predicted;
-            e.correct = std::all_of(checks.begin(), checks.end(), [](const world::CheckResult& c) { return c.pass; });
-            result.gallery.push_back(std::move(e));
+            e.correct = std::all_of(P.checks.begin(), P.checks.end(), [](const world::CheckResult& c) { return c.pass; });
+            P.gallery = std::move(e);
         }
-        if (progress) progress(i + 1, options.n);
+        if (progress) {
+#pragma omp critical(world_bench_progress)
+            progress(++done, options.n);
+        }
+    }
+    WorldBenchResult result(options.task);
+    for (PerSample& P : per) {
+        result.report.add(P.checks);
+        result.images += P.counts.images;
+        result.passes += P.counts.passes;
+        result.seconds += P.counts.seconds;
+        if (P.gallery) result.gallery.push_back(std::move(*P.gallery));
     }
     return result;
 }

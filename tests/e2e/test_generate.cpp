@@ -166,6 +166,23 @@ TEST(WorldBench, ScoresHeldOutPromptsAndReportsCost) {
         EXPECT_GT(j["seconds_per_image"].get<double>(), 0.0);
         EXPECT_NE(r.out.find("accuracy"), std::string::npos);  // the readable table
     }
+    // Samples side by side (--jobs) give the same scores and passes; the gallery is written.
+    const std::string g = temp_dir("world_bench_gallery") + "/gallery.png";
+    std::string lines[2];
+    for (int jobs : {1, 2}) {
+        CommandResult r = run_emu("world bench --quiet --task x2i --n 3 --seed 6 --max-new-tokens 30 --jobs " +
+                                  std::to_string(jobs) + " --gallery '" + g + "' --gallery-n 2 --model '" + tiny().dir +
+                                  "' --vq '" + tiny().vq_dir + "'");
+        ASSERT_EQ(r.status, 0) << r.out;
+        nlohmann::json j = nlohmann::json::parse(r.out.substr(r.out.rfind("{\"task\"")));
+        j.erase("seconds_per_image");
+        lines[jobs - 1] = j.dump();
+    }
+    EXPECT_EQ(lines[0], lines[1]);
+    EXPECT_TRUE(fs::exists(g));
+    std::ifstream md(g.substr(0, g.size() - 4) + ".md");
+    std::string table((std::istreambuf_iterator<char>(md)), {});
+    EXPECT_NE(table.find("| 2 |"), std::string::npos) << table;
     CommandResult bad = run_emu("world bench --task t2i --decoder maskgit --model '" + tiny().dir + "' --vq '" + tiny().vq_dir + "'");
     EXPECT_NE(bad.status, 0);
 }

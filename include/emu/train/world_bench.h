@@ -22,6 +22,7 @@ struct WorldBenchOptions {
     world::WorldConfig world;
     int history = 1;             // explore/vla frames shown, as in training
     int gallery = 0;             // keep the pictures of the first `gallery` samples
+    int jobs = 1;                // samples generated side by side (each on one thread)
 };
 
 // One sample of the gallery: the prompt, the pictures shown to the model, what it made.
@@ -36,7 +37,7 @@ struct WorldBenchResult {
     world::Report report;
     std::int64_t images = 0;     // generated pictures
     std::int64_t passes = 0;     // transformer forward calls in all
-    double seconds = 0;          // generation and decoding, all samples
+    double seconds = 0;          // generation and decoding, summed over samples (one generation's own time)
     std::vector<GalleryEntry> gallery;
     double seconds_per_image() const { return images ? seconds / double(images) : 0.0; }
     double passes_per_image() const { return images ? double(passes) / double(images) : 0.0; }
