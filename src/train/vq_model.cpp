@@ -36,6 +36,7 @@ void VqLossConfig::validate() const {
     check(quant >= 0 && beta >= 0 && entropy >= 0, "vq loss: quant, beta and entropy must be >= 0");
     check(entropy_temperature > 0, "vq loss: entropy_temperature must be > 0");
     check(object_weight >= 0, "vq loss: object_weight must be >= 0");
+    check(edge_weight >= 0, "vq loss: edge_weight must be >= 0");
 }
 
 VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
@@ -44,7 +45,7 @@ VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
     check(j.is_object(), "vq loss: expected a mapping");
     static const std::set<std::string> known{"l1", "l2", "quant", "beta", "entropy", "entropy_temperature",
                                              "sample_minimization_weight", "batch_maximization_weight",
-                                             "straight_through", "object_weight"};
+                                             "straight_through", "object_weight", "edge_weight"};
     for (auto it = j.begin(); it != j.end(); ++it) check(known.count(it.key()), "vq loss: unknown key '", it.key(), "'");
     auto num = [&](const char* k, double& dst) {
         if (!j.contains(k)) return;
@@ -64,6 +65,7 @@ VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
         c.straight_through = j["straight_through"].get<bool>();
     }
     num("object_weight", c.object_weight);
+    num("edge_weight", c.edge_weight);
     c.validate();
     return c;
 }
@@ -78,7 +80,8 @@ nlohmann::json to_json(const VqLossConfig& c) {
             {"sample_minimization_weight", c.sample_minimization_weight},
             {"batch_maximization_weight", c.batch_maximization_weight},
             {"straight_through", c.straight_through},
-            {"object_weight", c.object_weight}};
+            {"object_weight", c.object_weight},
+            {"edge_weight", c.edge_weight}};
 }
 
 VqModel::VqModel(vision::IbqConfig config) : config_(std::move(config)) {
@@ -341,18 +344,34 @@ struct VqGraph {
 
 namespace {
 
-// 1 + object_weight for pixels whose colour differs from the most common colour of the
-// picture (its background), 1 elsewhere; empty when object_weight is 0. img is [3, hw].
-std::vector<float> pixel_weights(const std::vector<float>& img, int hw, double object_weight) {
-    if (object_weight <= 0) return {};
-    std::map<std::array<float, 3>, int> count;
-    for (int i = 0; i < hw; ++i) ++count[{img[i], img[hw + i], img[2 * hw + i]}];
-    auto mode = count.begin();
-    for (auto it = count.begin(); it != count.end(); ++it)
-        if (it->second > mode->second) mode = it;
+// Reconstruction weight per pixel: 1, plus object_weight where the colour differs from the
+// most common colour of the picture (its background), plus edge_weight where it differs from
+// a 4-neighbour's (the outlines that tell a shape from another). Empty when both are 0.
+// img is [3, H, W].
+std::vector<float> pixel_weights(const std::vector<float>& img, int H, int W, double object_weight,
+                                 double edge_weight) {
+    if (object_weight <= 0 && edge_weight <= 0) return {};
+    const int hw = H * W;
+    auto colour = [&](int i) { return std::array<float, 3>{img[i], img[hw + i], img[2 * hw + i]}; };
     std::vector<float> w(hw, 1.f);
-    for (int i = 0; i < hw; ++i)
-        if (std::array<float, 3>{img[i], img[hw + i], img[2 * hw + i]} != mode->first) w[i] = float(1 + object_weight);
+    if (object_weight > 0) {
+        std::map<std::array<float, 3>, int> count;
+        for (int i = 0; i < hw; ++i) ++count[colour(i)];
+        auto mode = count.begin();
+        for (auto it = count.begin(); it != count.end(); ++it)
+            if (it->second > mode->second) mode = it;
+        for (int i = 0; i < hw; ++i)
+            if (colour(i) != mode->first) w[i] += float(object_weight);
+    }
+    if (edge_weight > 0)
+        for (int y = 0; y < H; ++y)
+            for (int x = 0; x < W; ++x) {
+                const int i = y * W + x;
+                const auto c = colour(i);
+                const bool edge = (x > 0 && colour(i - 1) != c) || (x + 1 < W && colour(i + 1) != c) ||
+                                  (y > 0 && colour(i - W) != c) || (y + 1 < H && colour(i + W) != c);
+                if (edge) w[i] += float(edge_weight);
+            }
     return w;
 }
 
@@ -479,7 +498,7 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         // Decoder and reconstruction loss.
         P.rec = P.dec->decoder(P.zq);
         const float* x = P.img->v.data();
-        P.weight = pixel_weights(P.img->v, H * Wd, loss.object_weight);
+        P.weight = pixel_weights(P.img->v, H, Wd, loss.object_weight, loss.edge_weight);
         double l1 = 0, l2 = 0;
         for (std::size_t k = 0; k < P.rec->v.size(); ++k) {
             const double d = double(P.rec->v[k]) - x[k], wk = P.weight.empty() ? 1.0 : P.weight[k % (H * Wd)];

@@ -94,6 +94,7 @@ TEST(VqModelGrad, StraightThroughWithObjectWeightAndEntropy) {
     lc.l1 = 0;
     lc.straight_through = true;
     lc.object_weight = 4.0;
+    lc.edge_weight = 2.0;
     lc.entropy = 0.1;
     lc.entropy_temperature = 0.5;
     check_model_grads(lc, 4, "", 1e-2, true);
@@ -125,6 +126,52 @@ TEST(VqModelGrad, ObjectWeightWeighsOnlyNonBackgroundPixels) {
     }
     off_bg /= double(images.size()) * 3 * 64;
     EXPECT_NEAR(lw, l0 + 2.0 * off_bg, 1e-9 + 1e-6 * lw);
+}
+
+TEST(VqModelGrad, EdgeWeightWeighsOutlines) {
+    // A 4x4 block of one colour on a background: its 12 outline pixels and the 16 background
+    // pixels around it are edges; with a reconstruction loss only, the weighted loss is the
+    // plain one plus edge_weight times the loss on exactly those 28 pixels.
+    omp_set_num_threads(1);
+    train::VqModel model(tiny_config());
+    model.init_random(8, 0.5);
+    std::vector<Tensor> images;
+    std::vector<bool> edge(64, false);
+    {
+        std::vector<float> v(3 * 64, -0.5f);
+        auto inside = [](int x, int y) { return x >= 2 && x < 6 && y >= 2 && y < 6; };
+        for (int y = 0; y < 8; ++y)
+            for (int x = 0; x < 8; ++x) {
+                if (inside(x, y)) v[y * 8 + x] = 0.7f;
+                for (auto [dx, dy] : {std::pair{1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
+                    const int nx = x + dx, ny = y + dy;
+                    if (nx >= 0 && nx < 8 && ny >= 0 && ny < 8 && inside(nx, ny) != inside(x, y)) edge[y * 8 + x] = true;
+                }
+            }
+        images.push_back(Tensor::from_f32({3, 8, 8}, v));
+    }
+    train::VqLossConfig plain;
+    plain.quant = 0;
+    train::VqLossConfig weighted = plain;
+    weighted.edge_weight = 3.0;
+    std::vector<train::VqImageResult> res;
+    const double l0 = model.step(images, plain, false, &res).total;
+    const double lw = model.step(images, weighted, false).total;
+    double on_edges = 0;
+    int count = 0;
+    const float* x = images[0].data<float>();
+    const float* r = res[0].recon.data<float>();
+    for (int i = 0; i < 64; ++i) {
+        if (!edge[i]) continue;
+        ++count;
+        for (int c = 0; c < 3; ++c) {
+            const double d = double(r[c * 64 + i]) - x[c * 64 + i];
+            on_edges += std::abs(d) + d * d;
+        }
+    }
+    EXPECT_EQ(count, 28);
+    on_edges /= 3.0 * 64;
+    EXPECT_NEAR(lw, l0 + 3.0 * on_edges, 1e-9 + 1e-6 * lw);
 }
 
 TEST(VqModelGrad, StraightThroughKeepsCodesAndReconstruction) {

@@ -47,6 +47,9 @@ struct VqLossConfig {
     // colour differs from the image's most common colour (the background of a ShapesWorld
     // picture), so small objects are not drowned by the plain background.
     double object_weight = 0.0;
+    // edge_weight adds this much weight to every pixel whose colour differs from one of its
+    // four neighbours': the outlines, where one shape differs from another.
+    double edge_weight = 0.0;
     void validate() const;
 };
 VqLossConfig vq_loss_config_from_json(const nlohmann::json& j);  // missing keys keep defaults
