@@ -236,7 +236,7 @@ std::string fmt(const char* f, double v) {
 
 }  // namespace
 
-VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume, bool quiet) {
+VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume, bool quiet, std::int64_t until) {
     const RunOptions run = run_options_from_json(config);
     const VqDataConfig data = vq_data_config_from_json(config.value("data", nlohmann::json()));
     const vision::IbqConfig mc = model_config_from_json(config.value("model", nlohmann::json()), data.width);
@@ -312,7 +312,8 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     GradAccumulation accum(run.grad_accum);
     std::vector<VqImageResult> results;
     std::vector<float> batch_z;  // the last batch's encoder outputs, [positions, D]
-    while (state.step < run.steps) {
+    const std::int64_t last_step = until > 0 ? std::min<std::int64_t>(until, run.steps) : run.steps;
+    while (state.step < last_step) {
         VqLosses sum;
         batch_z.clear();
         for (int micro = 0; micro < run.grad_accum; ++micro) {
@@ -358,7 +359,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
         const bool eval_now = run.eval_every > 0 && (state.step % run.eval_every == 0 || state.step == run.steps);
         const bool sample_now = sample_every > 0 && state.step % sample_every == 0;
         if (eval_now || sample_now) do_eval(true);
-        if (run.save_every > 0 && state.step % run.save_every == 0 && state.step != run.steps) save();
+        if (run.save_every > 0 && state.step % run.save_every == 0 && state.step != last_step) save();
         if (InterruptGuard::requested()) {
             outcome.interrupted = true;
             break;

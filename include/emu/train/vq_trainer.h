@@ -60,6 +60,9 @@ struct VqTrainOutcome {
     bool interrupted = false;
     VqEvalResult last_eval;
 };
-VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume, bool quiet);
+// until > 0 stops at that step (checkpoint and export written), without changing the
+// schedule: a later run with --resume auto goes on as if never stopped, possibly with other
+// loss settings (that is how a recipe switches losses part way).
+VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume, bool quiet, std::int64_t until = 0);
 
 }  // namespace emu::train
