@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <unordered_map>
 #include <cmath>
@@ -473,6 +474,27 @@ void BatchStream::seek(std::int64_t cursor) {
     cursor_ = cursor;
 }
 
+const TrainingSequence& BatchStream::fetch(std::int64_t k) {
+    ahead_.erase(ahead_.begin(), ahead_.lower_bound(k));  // consumed
+    auto it = ahead_.find(k);
+    if (it != ahead_.end()) return it->second;
+    std::vector<TrainingSequence> built(kPrefetch);
+    std::vector<std::exception_ptr> errors(kPrefetch);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < kPrefetch; ++i) {
+        try {
+            built[std::size_t(i)] = sequence_at(k + i);
+        } catch (...) {
+            errors[std::size_t(i)] = std::current_exception();
+        }
+    }
+    // An error in sequence k itself is reported now; one further ahead when it is reached.
+    if (errors[0]) std::rethrow_exception(errors[0]);
+    for (int i = 0; i < kPrefetch; ++i)
+        if (!errors[std::size_t(i)]) ahead_.emplace(k + i, std::move(built[std::size_t(i)]));
+    return ahead_.at(k);
+}
+
 Batch BatchStream::next() {
     const int L = config_.seq_len;
     Batch b;
@@ -484,14 +506,11 @@ Batch BatchStream::next() {
     b.positions.assign(n, 0);
     b.segments.assign(n, 0);
     b.first_index = cursor_;
-    // The sequence that did not fit stays pending for the next row or batch (costly to rebuild).
-    std::optional<TrainingSequence>& pending = pending_;
     int skipped_in_a_row = 0;
     for (int r = 0; r < b.rows; ++r) {
         int pos = 0, segment = 0;
         while (pos < L) {
-            if (!pending || pending->index != cursor_) pending = sequence_at(cursor_);
-            const TrainingSequence& s = *pending;
+            const TrainingSequence& s = fetch(cursor_);
             const int len = int(s.ids.size());
             if (len > L) {
                 ++skipped_;

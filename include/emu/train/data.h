@@ -210,7 +210,13 @@ private:
     double weight_sum_ = 0;
     std::int64_t cursor_ = 0;
     std::int64_t skipped_ = 0;
-    std::optional<TrainingSequence> pending_;  // by index, so it stays valid across seek()
+    // Sequences built ahead, by index (valid across seek(): sequence k never changes).
+    // They are built kPrefetch at a time side by side, one thread each, so the pictures'
+    // vision encoding (most of the data cost) uses every core; each picture is encoded on
+    // one thread, so the codes do not depend on the thread count.
+    std::map<std::int64_t, TrainingSequence> ahead_;
+    static constexpr int kPrefetch = 16;
+    const TrainingSequence& fetch(std::int64_t k);
 };
 
 // The ShapesWorld corpus for tokenizer training: layout_texts of `n_per_task` samples of
