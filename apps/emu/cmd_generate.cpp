@@ -168,6 +168,7 @@ int run_generate(const std::vector<std::string>& argv) {
         model = d.model;
         if (vq.empty()) vq = d.vq;
     }
+    if (vq.empty() && !model.empty()) vq = bundled_vq(model);
     const std::string task = setting("task", "t2i");
     gen::task_defaults(task);  // unknown tasks fail before anything loads
     const std::string out_dir = setting("out", "outputs");

@@ -34,7 +34,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     Args args(argv,
               {"task", "model", "vq", "tokenizer", "n", "seed", "decoder", "size", "cfg", "max-new-tokens", "text-temp",
                "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps", "gallery", "gallery-n", "jobs"},
-              {"greedy", "quiet"});
+              {"greedy", "quiet", "list-correct"});
     set_quiet(args.has("quiet"));
     ops::set_num_threads(int(args.get_int("threads", 0)));
     std::string model = args.get("model", ""), vq = args.get("vq", "");
@@ -43,6 +43,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
         model = d.model;
         if (vq.empty()) vq = d.vq;
     }
+    if (vq.empty() && !model.empty()) vq = bundled_vq(model);
     check(!vq.empty(), "--vq is required to decode the pictures");
     train::WorldBenchOptions o;
     o.task = world::task_from_name(args.require("task"));
@@ -78,6 +79,11 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     progress.finish();
     if (!gallery.empty()) write_gallery(gallery, r.gallery);
     std::printf("%s", r.report.table().c_str());
+    if (args.has("list-correct")) {
+        std::string list;
+        for (int i : r.all_correct) list += (list.empty() ? "" : ",") + std::to_string(i);
+        std::printf("all checks passed: samples %s\n", list.empty() ? "(none)" : list.c_str());
+    }
     nlohmann::ordered_json j = r.report.json();
     j["decoder"] = s.decoder;
     if (s.decoder == "dida") j["steps"] = s.dida_steps;
@@ -89,7 +95,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
 
 Register reg{"world bench",
              "--task T [--model DIR] [--vq DIR] [--n N] [--seed S] [--decoder ar|dida] [--steps K] [--size PX] [--history K] "
-             "[--cfg S] [--greedy] [sampling flags] [--threads N] [--jobs J] [--gallery OUT.png [--gallery-n 12]] [--quiet]  generate held-out ShapesWorld prompts and score them",
+             "[--cfg S] [--greedy] [sampling flags] [--threads N] [--jobs J] [--gallery OUT.png [--gallery-n 12]] [--list-correct] [--quiet]  generate held-out ShapesWorld prompts and score them",
              run_world_bench_cmd};
 
 }  // namespace

@@ -22,13 +22,16 @@ DefaultModel find_default_model() {
     std::string searched;
     for (const fs::path& dir : candidates) {
         if (fs::exists(dir / "config.json")) {
-            DefaultModel d{dir.string(), ""};
-            if (fs::exists(dir / "vq")) d.vq = (dir / "vq").string();
-            return d;
+            return DefaultModel{dir.string(), bundled_vq(dir.string())};
         }
         searched += (searched.empty() ? "" : ", ") + dir.string();
     }
     fail("no --model given and no default model found (looked in ", searched, ")");
+}
+
+std::string bundled_vq(const std::string& model_dir) {
+    const fs::path vq = fs::path(model_dir) / "vq";
+    return fs::exists(vq / "config.yaml") ? vq.string() : "";
 }
 
 }  // namespace emu::cli

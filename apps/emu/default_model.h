@@ -12,4 +12,8 @@ struct DefaultModel {
 // naming the places searched when there is none.
 DefaultModel find_default_model();
 
+// The vision tokenizer that ships inside a model folder (MODEL/vq, as in models/emu-mini),
+// or "" when there is none.
+std::string bundled_vq(const std::string& model_dir);
+
 }  // namespace emu::cli

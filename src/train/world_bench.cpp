@@ -41,7 +41,11 @@ std::vector<world::Image> generate_pictures(const gen::Generator& generator, gen
 WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::GenerationSettings& settings,
                                  const WorldBenchOptions& options,
                                  const std::function<void(int done, int total)>& progress) {
-    check(options.n > 0, "the bench needs at least one sample, got ", options.n);
+    std::vector<int> indices = options.indices;
+    if (indices.empty())
+        for (int i = 0; i < options.n; ++i) indices.push_back(i);
+    check(!indices.empty() && options.n > 0, "the bench needs at least one sample, got ", options.n);
+    const int count = int(indices.size());
     check(options.jobs >= 1, "the bench needs at least one job, got ", options.jobs);
     check(generator.vq() != nullptr, "the bench needs the vision tokenizer to decode pictures (--vq)");
     // Each sample is generated and scored on its own (own counters, own pictures), so
@@ -51,11 +55,12 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
         std::vector<world::CheckResult> checks;
         std::optional<GalleryEntry> gallery;
     };
-    std::vector<PerSample> per(std::size_t(options.n));
+    std::vector<PerSample> per(static_cast<std::size_t>(count));
     int done = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(options.jobs) if (options.jobs > 1)
-    for (int i = 0; i < options.n; ++i) {
-        PerSample& P = per[std::size_t(i)];
+    for (int q = 0; q < count; ++q) {
+        PerSample& P = per[std::size_t(q)];
+        const int i = indices[std::size_t(q)];
         const world::Sample sample = world::sample_task(options.task, options.world, options.seed, i);
         std::vector<std::optional<world::Image>> predicted(sample.outputs.size());
         if (options.task == world::Task::Explore || options.task == world::Task::Vla) {
@@ -72,7 +77,7 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
             for (std::size_t j = 0; j < pics.size() && j < predicted.size(); ++j) predicted[j] = pics[j];
         }
         P.checks = world::score_images(sample, predicted);
-        if (i < options.gallery) {
+        if (q < options.gallery) {
             GalleryEntry e;
             e.prompt = sample.prompt;
             for (const world::Scene& scene : sample.inputs)
@@ -83,12 +88,15 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
         }
         if (progress) {
 #pragma omp critical(world_bench_progress)
-            progress(++done, options.n);
+            progress(++done, count);
         }
     }
     WorldBenchResult result(options.task);
-    for (PerSample& P : per) {
+    for (int q = 0; q < count; ++q) {
+        PerSample& P = per[std::size_t(q)];
         result.report.add(P.checks);
+        if (std::all_of(P.checks.begin(), P.checks.end(), [](const world::CheckResult& c) { return c.pass; }))
+            result.all_correct.push_back(indices[std::size_t(q)]);
         result.images += P.counts.images;
         result.passes += P.counts.passes;
         result.seconds += P.counts.seconds;

@@ -23,6 +23,7 @@ struct WorldBenchOptions {
     int history = 1;             // explore/vla frames shown, as in training
     int gallery = 0;             // keep the pictures of the first `gallery` samples
     int jobs = 1;                // samples generated side by side (each on one thread)
+    std::vector<int> indices;    // if not empty: these sample indices instead of 0..n-1
 };
 
 // One sample of the gallery: the prompt, the pictures shown to the model, what it made.
@@ -39,6 +40,7 @@ struct WorldBenchResult {
     std::int64_t passes = 0;     // transformer forward calls in all
     double seconds = 0;          // generation and decoding, summed over samples (one generation's own time)
     std::vector<GalleryEntry> gallery;
+    std::vector<int> all_correct;  // indices of the samples whose every check passed
     double seconds_per_image() const { return images ? seconds / double(images) : 0.0; }
     double passes_per_image() const { return images ? double(passes) / double(images) : 0.0; }
     explicit WorldBenchResult(world::Task task) : report(task) {}
