@@ -3,6 +3,8 @@
 // uninterrupted one exactly.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 
@@ -144,6 +146,37 @@ TEST(TrainVqCli, CodebookUpkeepNormalisesRestartsAndResumesExactly) {
     fs::copy(dir + "/run/checkpoint-000002", out2 + "/checkpoint-000002", fs::copy_options::recursive);
     ASSERT_EQ(run_emu("train vq --quiet --config '" + cfg + "' --out '" + out2 + "' --resume auto").status, 0);
     EXPECT_EQ(slurp(dir + "/run/model.safetensors"), slurp(out2 + "/model.safetensors"));
+}
+
+TEST(TrainVqCli, UntilStopsAndResumeGoesOnAsIfNeverStopped) {
+    const std::string dir = temp_dir("train_vq_until");
+    const std::string cfg = write_config(dir);
+    ASSERT_EQ(run_emu("train vq --quiet --config '" + cfg + "'").status, 0);
+    const std::string out2 = dir + "/run2";
+    CommandResult r = run_emu("train vq --quiet --config '" + cfg + "' --out '" + out2 + "' --until 3");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("\"step\":3"), std::string::npos) << r.out;
+    EXPECT_TRUE(fs::exists(out2 + "/checkpoint-000003/train_state.json"));
+    EXPECT_FALSE(fs::exists(out2 + "/checkpoint-000004"));
+    ASSERT_EQ(run_emu("train vq --quiet --config '" + cfg + "' --out '" + out2 + "' --resume auto").status, 0);
+    EXPECT_EQ(slurp(dir + "/run/model.safetensors"), slurp(out2 + "/model.safetensors"));
+    EXPECT_NE(run_emu("train vq --quiet --config '" + cfg + "' --until -1").status, 0);
+}
+
+TEST(VqEvalCli, ScoresHeldOutReconstructions) {
+    const std::string dir = temp_dir("vq_eval_cli");
+    ASSERT_EQ(run_emu("train vq --quiet --config '" + write_config(dir) + "'").status, 0);
+    CommandResult r = run_emu("vq eval --vq '" + dir + "/run' --n 5 --seed 11 --size 48 --sample '" + dir + "/s.png'");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const nlohmann::json j = nlohmann::json::parse(r.out.substr(r.out.rfind("{\"")));
+    EXPECT_EQ(j["images"], 5);
+    EXPECT_EQ(j["seed"], 11);
+    EXPECT_GE(j["parse_accuracy"].get<double>(), 0.0);
+    EXPECT_LE(j["parse_accuracy"].get<double>(), 1.0);
+    EXPECT_GT(j["psnr"].get<double>(), 0.0);
+    EXPECT_TRUE(fs::exists(dir + "/s.png"));
+    EXPECT_NE(run_emu("vq eval --vq '" + dir + "/run' --n 0").status, 0);
+    EXPECT_NE(run_emu("vq eval --vq '" + dir + "/nowhere'").status, 0);
 }
 
 TEST(TrainVqCli, InterruptSavesACheckpoint) {
