@@ -53,6 +53,7 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
     struct PerSample {
         WorldBenchResult counts{world::Task::T2I};
         std::vector<world::CheckResult> checks;
+        bool correct = false;  // every check passed
         std::optional<GalleryEntry> gallery;
     };
     std::vector<PerSample> per(static_cast<std::size_t>(count));
@@ -77,13 +78,14 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
             for (std::size_t j = 0; j < pics.size() && j < predicted.size(); ++j) predicted[j] = pics[j];
         }
         P.checks = world::score_images(sample, predicted);
+        P.correct = std::all_of(P.checks.begin(), P.checks.end(), [](const world::CheckResult& c) { return c.pass; });
         if (q < options.gallery) {
             GalleryEntry e;
             e.prompt = sample.prompt;
             for (const world::Scene& scene : sample.inputs)
                 e.inputs.push_back(world::render(scene, options.world.width, options.world.height));
             e.outputs = predicted;
-            e.correct = std::all_of(P.checks.begin(), P.checks.end(), [](const world::CheckResult& c) { return c.pass; });
+            e.correct = P.correct;
             P.gallery = std::move(e);
         }
         if (progress) {
@@ -95,8 +97,7 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
     for (int q = 0; q < count; ++q) {
         PerSample& P = per[std::size_t(q)];
         result.report.add(P.checks);
-        if (std::all_of(P.checks.begin(), P.checks.end(), [](const world::CheckResult& c) { return c.pass; }))
-            result.all_correct.push_back(indices[std::size_t(q)]);
+        if (P.correct) result.all_correct.push_back(indices[std::size_t(q)]);
         result.images += P.counts.images;
         result.passes += P.counts.passes;
         result.seconds += P.counts.seconds;
