@@ -164,9 +164,7 @@ int run_generate(const std::vector<std::string>& argv) {
     std::string vq = setting("vq", "");
     std::string tokenizer = setting("tokenizer", "");
     if (model.empty() && tokenizer.empty()) {
-        DefaultModel d = find_default_model();
-        model = d.model;
-        if (vq.empty()) vq = d.vq;
+        model = find_default_model();
     }
     if (vq.empty() && !model.empty()) vq = bundled_vq(model);
     const std::string task = setting("task", "t2i");

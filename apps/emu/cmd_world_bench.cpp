@@ -38,11 +38,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     set_quiet(args.has("quiet"));
     ops::set_num_threads(int(args.get_int("threads", 0)));
     std::string model = args.get("model", ""), vq = args.get("vq", "");
-    if (model.empty()) {
-        DefaultModel d = find_default_model();
-        model = d.model;
-        if (vq.empty()) vq = d.vq;
-    }
+    if (model.empty()) model = find_default_model();
     if (vq.empty() && !model.empty()) vq = bundled_vq(model);
     check(!vq.empty(), "--vq is required to decode the pictures");
     train::WorldBenchOptions o;

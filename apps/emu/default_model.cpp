@@ -11,7 +11,7 @@ namespace fs = std::filesystem;
 
 namespace emu::cli {
 
-DefaultModel find_default_model() {
+std::string find_default_model() {
     std::vector<fs::path> candidates = {fs::current_path() / "models" / "emu-mini"};
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -22,7 +22,7 @@ DefaultModel find_default_model() {
     std::string searched;
     for (const fs::path& dir : candidates) {
         if (fs::exists(dir / "config.json")) {
-            return DefaultModel{dir.string(), bundled_vq(dir.string())};
+            return dir.string();
         }
         searched += (searched.empty() ? "" : ", ") + dir.string();
     }

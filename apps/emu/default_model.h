@@ -4,13 +4,9 @@
 
 namespace emu::cli {
 
-struct DefaultModel {
-    std::string model, vq;
-};
-
-// Looks in ./models/emu-mini and beside the executable (../models/emu-mini); throws Error
-// naming the places searched when there is none.
-DefaultModel find_default_model();
+// The shipped model's folder: looks in ./models/emu-mini and beside the executable
+// (../models/emu-mini); throws Error naming the places searched when there is none.
+std::string find_default_model();
 
 // The vision tokenizer that ships inside a model folder (MODEL/vq, as in models/emu-mini),
 // or "" when there is none.
