@@ -89,13 +89,9 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
     VqEvalResult r;
     std::set<std::int64_t> used;
     const int shown = std::min(data.eval_images, 8);
-    Image grid;
-    if (!sample_png.empty() && shown > 0) {
-        grid.width = data.width * shown;
-        grid.height = data.height * 2;
-        grid.channels = 3;
-        grid.pixels.assign(std::size_t(grid.width) * grid.height * 3, 0);
-    }
+    // Sample sheet: the first pictures on top, their reconstructions below.
+    world::Image grid;
+    if (!sample_png.empty() && shown > 0) grid = world::Image(data.width * shown, data.height * 2);
     double psnr_sum = 0;
     int correct = 0;
     for (int i = 0; i < data.eval_images; ++i) {
@@ -103,29 +99,23 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
         const world::Image orig = world::render(truth, data.width, data.height);
         const Tensor codes = ibq.encode(vision::image_to_tensor(world::to_io_image(orig)));
         for (std::uint64_t k = 0; k < codes.numel(); ++k) used.insert(codes.data<std::int64_t>()[k]);
-        const Image rec = vision::tensor_to_image(ibq.decode(codes));
+        const world::Image rec = world::from_io_image(vision::tensor_to_image(ibq.decode(codes)));
         double se = 0;
-        for (std::size_t k = 0; k < rec.pixels.size(); ++k) {
-            const double d = double(rec.pixels[k]) - orig.rgb[k];
+        for (std::size_t k = 0; k < rec.rgb.size(); ++k) {
+            const double d = double(rec.rgb[k]) - orig.rgb[k];
             se += d * d;
         }
-        const double mse = se / double(rec.pixels.size());
+        const double mse = se / double(rec.rgb.size());
         psnr_sum += mse > 0 ? 10 * std::log10(255.0 * 255.0 / mse) : 99.0;
         world::ParseOptions po;
         po.cols = truth.cols;
         po.rows = truth.rows;
-        if (world::same_content(world::parse_image(world::from_io_image(rec), po), truth)) ++correct;
+        if (world::same_content(world::parse_image(rec, po), truth)) ++correct;
         else if (r.failures.size() < 20) r.failures.push_back(i);
         if (progress) progress(i + 1, data.eval_images);
-        if (i < shown && !grid.pixels.empty()) {
-            for (int y = 0; y < data.height; ++y)
-                for (int x = 0; x < data.width; ++x)
-                    for (int ch = 0; ch < 3; ++ch) {
-                        const std::size_t src = (std::size_t(y) * data.width + x) * 3 + ch;
-                        grid.pixels[(std::size_t(y) * grid.width + i * data.width + x) * 3 + ch] = orig.rgb[src];
-                        grid.pixels[(std::size_t(y + data.height) * grid.width + i * data.width + x) * 3 + ch] =
-                            rec.pixels[src];
-                    }
+        if (i < shown && !grid.rgb.empty()) {
+            world::paste(grid, orig, i * data.width, 0);
+            world::paste(grid, rec, i * data.width, data.height);
         }
     }
     r.images = data.eval_images;
@@ -134,9 +124,9 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
         r.parse_accuracy = double(correct) / r.images;
     }
     r.codes_used = double(used.size());
-    if (!grid.pixels.empty()) {
+    if (!grid.rgb.empty()) {
         fs::create_directories(fs::path(sample_png).parent_path());
-        write_png(sample_png, grid);
+        world::write_png(sample_png, grid);
     }
     return r;
 }

@@ -120,25 +120,19 @@ world::Image gallery_picture(const std::vector<GalleryEntry>& entries) {
     const int row_h = cell_h + kBar + kPad;
     world::Image out(kPad + cols * (cell_w + kPad), kPad + int(entries.size()) * row_h);
     std::fill(out.rgb.begin(), out.rgb.end(), std::uint8_t(255));
-    auto blit = [&](const world::Image& img, int x0, int y0) {
-        for (int y = 0; y < img.height; ++y)
-            for (int x = 0; x < img.width; ++x) std::copy_n(img.px(x, y), 3, out.px(x0 + x, y0 + y));
-    };
     for (std::size_t r = 0; r < entries.size(); ++r) {
         const GalleryEntry& e = entries[r];
         const int y0 = kPad + int(r) * row_h;
         int col = 0;
-        for (const auto& img : e.inputs) blit(img, kPad + (col++) * (cell_w + kPad), y0);
+        for (const auto& img : e.inputs) world::paste(out, img, kPad + (col++) * (cell_w + kPad), y0);
         if (!e.inputs.empty()) ++col;  // the gap between what the model saw and what it made
         for (const auto& img : e.outputs) {
             const int x0 = kPad + (col++) * (cell_w + kPad);
-            if (img) blit(*img, x0, y0);
-            else
-                for (int y = 0; y < cell_h; ++y)
-                    for (int x = 0; x < cell_w; ++x) std::fill_n(out.px(x0 + x, y0 + y), 3, std::uint8_t(0));
-            const std::uint8_t colour[3] = {std::uint8_t(e.correct ? 40 : 220), std::uint8_t(e.correct ? 170 : 40), 40};
-            for (int y = 0; y < kBar; ++y)
-                for (int x = 0; x < cell_w; ++x) std::copy_n(colour, 3, out.px(x0 + x, y0 + cell_h + y));
+            if (img) world::paste(out, *img, x0, y0);
+            else world::fill_rect(out, x0, y0, cell_w, cell_h, {0, 0, 0});  // no picture came out
+            const std::array<std::uint8_t, 3> verdict = e.correct ? std::array<std::uint8_t, 3>{40, 170, 40}
+                                                                  : std::array<std::uint8_t, 3>{220, 40, 40};
+            world::fill_rect(out, x0, y0 + cell_h, cell_w, kBar, verdict);
         }
     }
     return out;

@@ -38,3 +38,20 @@ TEST(Gallery, RowsHoldInputsGapOutputsAndBars) {
 }
 
 TEST(Gallery, EmptyIsAnError) { EXPECT_THROW(train::gallery_picture({}), Error); }
+
+TEST(Gallery, PasteAndFillClipAtTheCanvasEdges) {
+    world::Image canvas = flat(4, 3, 9);
+    world::Image pic = flat(3, 3, 0);
+    for (int y = 0; y < 3; ++y)
+        for (int x = 0; x < 3; ++x) pic.px(x, y)[0] = std::uint8_t(10 * y + x);
+    world::paste(canvas, pic, 2, -1);  // hangs over the right and top edges
+    EXPECT_EQ(canvas.px(2, 0)[0], 10);  // pic (0, 1)
+    EXPECT_EQ(canvas.px(3, 1)[0], 21);  // pic (1, 2)
+    EXPECT_EQ(canvas.px(1, 0)[0], 9);   // left of the picture: untouched
+    EXPECT_EQ(canvas.px(2, 2)[0], 9);   // below it: untouched
+    world::fill_rect(canvas, -5, 2, 6, 9, {1, 2, 3});
+    EXPECT_EQ(canvas.px(0, 2)[2], 3);
+    EXPECT_EQ(canvas.px(1, 2)[0], 9);  // x = 1 is past the rectangle's right edge
+    world::paste(canvas, pic, 10, 10);  // entirely off the canvas: nothing happens
+    EXPECT_EQ(canvas.px(3, 2)[0], 9);
+}
