@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 
 #include "emu/core/error.h"
@@ -229,7 +230,15 @@ std::string fmt(const char* f, double v) {
 VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume, bool quiet, std::int64_t until) {
     const RunOptions run = run_options_from_json(config);
     const VqDataConfig data = vq_data_config_from_json(config.value("data", nlohmann::json()));
-    const vision::IbqConfig mc = model_config_from_json(config.value("model", nlohmann::json()), data.width);
+    const std::string init_from = config.value("init_from", std::string());
+    const std::string trainable = config.value("trainable", std::string("all"));
+    check(trainable == "all" || trainable == "decoder", "train vq: trainable must be all or decoder, got '",
+          trainable, "'");
+    check(init_from.empty() || !config.contains("model"), "train vq: 'model' and 'init_from' exclude each other");
+    std::optional<vision::Ibq> start;
+    if (!init_from.empty()) start = vision::Ibq::load(init_from);
+    const vision::IbqConfig mc =
+        start ? start->config() : model_config_from_json(config.value("model", nlohmann::json()), data.width);
     const VqLossConfig lc = vq_loss_config_from_json(config.value("loss", nlohmann::json()));
     const double codebook_std = config.value("codebook_std", 1.0);
     const int sample_every = config.value("sample_every", 0);
@@ -238,17 +247,27 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
         "out",       "seed",          "steps",        "lr",           "min_lr",       "warmup_steps",
         "optimizer", "grad_clip",     "grad_accum",   "log_every",    "eval_every",   "eval_batches",
         "save_every", "keep_checkpoints", "model",    "loss",         "data",         "codebook_std",
-        "sample_every", "codebook"};
+        "sample_every", "codebook",   "init_from",    "trainable"};
     for (auto it = config.begin(); it != config.end(); ++it)
         check(known.count(it.key()), "train vq config: unknown key '", it.key(), "'");
     const int f = mc.downsample_factor();
     check(data.width % f == 0 && data.height % f == 0, "train vq: canvas ", data.width, "x", data.height,
           " is not a multiple of the downsample factor ", f);
 
+    const bool decoder_only = trainable == "decoder";
+    check(!decoder_only || start, "train vq: trainable: decoder needs init_from (a trained tokenizer)");
+    check(!decoder_only || (upkeep.norm == 0 && upkeep.restart_every == 0),
+          "train vq: trainable: decoder keeps the codebook fixed, so the codebook section must be off");
+
     fs::create_directories(run.out);
     VqModel model(mc);
     model.init_random(run.seed, codebook_std);
+    if (start) model.set_weights(start->weights());
     std::vector<Param> params = model.params();
+    if (decoder_only)  // what reads the codes; the encoder and codebook that choose them stay put
+        std::erase_if(params, [](const Param& p) {
+            return !p.name.starts_with("decoder.") && !p.name.starts_with("post_quant_conv.");
+        });
     AdamW opt(params, run.optimizer);
     TrainState state;
     const auto ckpt = resolve_resume(resume, run.out);
@@ -306,6 +325,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     while (state.step < last_step) {
         VqLosses sum;
         batch_z.clear();
+        if (decoder_only) model.zero_grad();  // frozen tensors' gradients are never used: keep them from piling up
         for (int micro = 0; micro < run.grad_accum; ++micro) {
             accum.begin_micro(params);
             std::vector<Tensor> images;

@@ -14,7 +14,9 @@
 #include "emu/train/metrics.h"
 #include "emu/train/vq_trainer.h"
 #include "emu/vision/ibq.h"
+#include "emu/vision/preprocess.h"
 #include "emu/world/render.h"
+#include "emu/world/world_png.h"
 #include "fixtures.h"
 
 using namespace emu;
@@ -174,7 +176,10 @@ TEST(VqEvalCli, ScoresHeldOutReconstructions) {
     EXPECT_GE(j["parse_accuracy"].get<double>(), 0.0);
     EXPECT_LE(j["parse_accuracy"].get<double>(), 1.0);
     EXPECT_GT(j["psnr"].get<double>(), 0.0);
-    EXPECT_TRUE(fs::exists(dir + "/s.png"));
+    // The sample sheet: the 5 pictures in a row, their reconstructions under them.
+    const world::Image sheet = world::read_png(dir + "/s.png");
+    EXPECT_EQ(sheet.width, 5 * 48);
+    EXPECT_EQ(sheet.height, 2 * 48);
     EXPECT_NE(run_emu("vq eval --vq '" + dir + "/run' --n 0").status, 0);
     EXPECT_NE(run_emu("vq eval --vq '" + dir + "/nowhere'").status, 0);
 }
@@ -231,5 +236,60 @@ TEST(TrainVqData, ScenesAreAPureFunctionOfSeedAndIndex) {
         EXPECT_TRUE(world::same_content(a, b));
         EXPECT_EQ(world::render(a, 64, 64), world::render(b, 64, 64));
         a.validate();
+    }
+}
+
+// Decoder-only fine-tuning: the encoder and codebook (what picks the codes) come out
+// bit-identical, the decoder changes, and a resumed run matches the uninterrupted one.
+TEST(TrainVqCli, DecoderOnlyKeepsTheCodes) {
+    const std::string dir = temp_dir("train_vq_decoder_only");
+    ASSERT_EQ(run_emu("train vq --quiet --config '" + write_config(dir) + "'").status, 0);
+    const std::string cfg = dir + "/dec.yaml";
+    std::ofstream(cfg) << "out: " << dir << "/dec\nseed: 4\nsteps: 4\nlr: 1.0e-3\nwarmup_steps: 1\n"
+                       << "log_every: 1\neval_every: 4\nsave_every: 2\nkeep_checkpoints: 2\n"
+                       << "init_from: " << dir << "/run\ntrainable: decoder\n"
+                       << "loss: {l1: 1.0, l2: 1.0, quant: 1.0, beta: 0.25}\n"
+                       << "data: {seed: 5, batch_size: 2, width: 48, height: 48, eval_images: 3}\n";
+    CommandResult r = run_emu("train vq --quiet --config '" + cfg + "'");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const TensorStore before = TensorStore::open(dir + "/run/model.safetensors");
+    const TensorStore after = TensorStore::open(dir + "/dec/model.safetensors");
+    int frozen = 0, changed = 0;
+    for (const auto& name : before.names()) {
+        const Tensor a = before.get(name).to_f32(), b = after.get(name).to_f32();
+        const bool same = std::equal(a.data<float>(), a.data<float>() + a.numel(), b.data<float>());
+        if (name.starts_with("decoder.") || name.starts_with("post_quant_conv.")) {
+            changed += !same;
+        } else {
+            EXPECT_TRUE(same) << name << " must stay frozen";
+            ++frozen;
+        }
+    }
+    EXPECT_GT(frozen, 5);
+    EXPECT_GT(changed, 5);
+    // The same picture gets the same codes from both folders.
+    train::VqDataConfig data;
+    data.width = data.height = 48;
+    const Tensor img =
+        vision::image_to_tensor(world::to_io_image(world::render(train::vq_scene(data, 77, 0), 48, 48)));
+    const Tensor c1 = vision::Ibq::load(dir + "/run").encode(img), c2 = vision::Ibq::load(dir + "/dec").encode(img);
+    EXPECT_TRUE(std::equal(c1.data<std::int64_t>(), c1.data<std::int64_t>() + c1.numel(), c2.data<std::int64_t>()));
+    // Exact resume from the step-2 checkpoint.
+    const std::string out2 = dir + "/dec2";
+    fs::create_directories(out2);
+    fs::copy(dir + "/dec/checkpoint-000002", out2 + "/checkpoint-000002", fs::copy_options::recursive);
+    ASSERT_EQ(run_emu("train vq --quiet --config '" + cfg + "' --out '" + out2 + "' --resume auto").status, 0);
+    EXPECT_EQ(slurp(dir + "/dec/model.safetensors"), slurp(out2 + "/model.safetensors"));
+    // What it refuses: no starting point, a codebook upkeep, a model beside init_from, an unknown mode.
+    const std::string bad = dir + "/bad.yaml";
+    const std::string base = slurp(cfg);
+    const std::string without_init = base.substr(0, base.find("init_from")) + base.substr(base.find("trainable"));
+    for (const std::string& text :
+         {without_init, base + "codebook: {norm: 2.0}\n", base + "model: {ch: 32}\n",
+          base.substr(0, base.find("trainable")) + "trainable: encoder\n" + base.substr(base.find("loss"))}) {
+        std::ofstream(bad) << text;
+        const CommandResult e = run_emu("train vq --quiet --config '" + bad + "'");
+        EXPECT_NE(e.status, 0) << text;
+        EXPECT_NE(e.out.find("train vq"), std::string::npos) << e.out;
     }
 }

@@ -7,6 +7,13 @@
 //   loss: {l1, l2, quant, beta, entropy, entropy_temperature, ...}   (VqLossConfig)
 //   data: {seed, batch_size, width, height, max_objects, agent_prob, eval_seed, eval_images}
 //   sample_every: steps between sample PNGs (0 = at evaluations)
+//   init_from: DIR                         start from a trained IBQ folder (its config.yaml
+//                                          is the model; no 'model' key then)
+//   trainable: all | decoder               decoder: only post_quant_conv and the decoder
+//                                          learn; the encoder and codebook stay fixed, so
+//                                          every picture keeps its codes and a transformer
+//                                          trained on them stays valid (needs init_from,
+//                                          no codebook upkeep)
 // Output folder: config.yaml + model.safetensors (vision::Ibq::load reads it),
 // train_config.json, metrics.jsonl, samples/step-NNNNNN.png, checkpoint-NNNNNN/.
 #pragma once

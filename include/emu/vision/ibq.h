@@ -20,6 +20,8 @@ public:
     Ibq(IbqConfig config, std::map<std::string, Tensor> weights);
 
     const IbqConfig& config() const { return config_; }
+    // The weights by official name, F32 (what a trainer starts from).
+    const std::map<std::string, Tensor>& weights() const { return weights_; }
 
     // image: F32 [3, H, W] in [-1, 1], H and W multiples of the downsample factor.
     // Returns quant_conv(encoder(image)), F32 [embed_dim, H/f, W/f].
