@@ -261,8 +261,8 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
 
     fs::create_directories(run.out);
     VqModel model(mc);
-    model.init_random(run.seed, codebook_std);
-    if (start) model.set_weights(start->weights());
+    if (start) model.set_weights(start->weights());  // every tensor: nothing left to initialise
+    else model.init_random(run.seed, codebook_std);
     std::vector<Param> params = model.params();
     if (decoder_only)  // what reads the codes; the encoder and codebook that choose them stay put
         std::erase_if(params, [](const Param& p) {
