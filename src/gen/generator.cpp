@@ -73,15 +73,17 @@ Generator::Generator(text::Tokenizer tokenizer, std::optional<lm::Transformer> t
       vq_(std::move(vq)),
       model_defaults_(std::move(model_defaults)) {
     check(model_defaults_.is_object(), "generation_defaults.json must hold an object");
-    if (transformer_) {
-        const auto vocab = transformer_->config().vocab_size;
-        check(vocab >= std::int64_t(tokenizer_.n_vocab()), "the model has ", vocab,
-              " token ids but the tokenizer has ", tokenizer_.n_vocab(), ": they do not belong together");
-    }
+    if (transformer_) check_vocab(*transformer_);
     if (vq_ && tokenizer_.roles().n_visual > 0) {
         check(vq_->config().n_embed <= tokenizer_.roles().n_visual, "the vision tokenizer has ", vq_->config().n_embed,
               " codes but the text tokenizer only ", tokenizer_.roles().n_visual, " visual tokens");
     }
+}
+
+void Generator::check_vocab(const lm::Transformer& t) const {
+    const auto vocab = t.config().vocab_size;
+    check(vocab >= std::int64_t(tokenizer_.n_vocab()), "the model has ", vocab, " token ids but the tokenizer has ",
+          tokenizer_.n_vocab(), ": they do not belong together");
 }
 
 Generator Generator::load(const std::string& model_dir, const std::string& vq_dir, const std::string& tokenizer_dir) {
@@ -89,7 +91,28 @@ Generator Generator::load(const std::string& model_dir, const std::string& vq_di
     lm::Transformer transformer = lm::Transformer::load(model_dir);
     std::optional<vision::Ibq> vq;
     if (!vq_dir.empty()) vq = vision::Ibq::load(vq_dir);
-    return Generator(std::move(tok), std::move(transformer), std::move(vq), load_model_defaults(model_dir));
+    nlohmann::json defaults = load_model_defaults(model_dir);
+    Generator g(std::move(tok), std::move(transformer), std::move(vq), defaults);
+    if (defaults.contains("dida") && defaults["dida"].is_object() && defaults["dida"].contains("model")) {
+        const nlohmann::json& name = defaults["dida"]["model"];
+        check(name.is_string() && !name.get<std::string>().empty(),
+              "generation_defaults.json: dida.model must name a folder");
+        const fs::path dir = fs::path(model_dir) / name.get<std::string>();
+        check(fs::exists(dir / "config.json"), "generation_defaults.json: dida.model '", name.get<std::string>(),
+              "' is not a model folder (no ", (dir / "config.json").string(), ")");
+        g.set_dida_transformer(lm::Transformer::load(dir.string()));
+    }
+    return g;
+}
+
+void Generator::set_dida_transformer(lm::Transformer weights) {
+    check_vocab(weights);
+    dida_transformer_ = std::move(weights);
+}
+
+const lm::Transformer& Generator::transformer_for(const std::string& decoder) const {
+    check(transformer_.has_value(), "generation needs the transformer (--model)");
+    return decoder == "dida" && dida_transformer_ ? *dida_transformer_ : *transformer_;
 }
 
 Generator Generator::load_for_prompts(const std::string& model_dir, const std::string& vq_dir,
@@ -264,7 +287,7 @@ GenerationResult Generator::generate(const GenerationSettings& settings, const s
         if (callbacks.on_image) callbacks.on_image(int(decoded.size()) - 1, decoded.back().second);
     };
 
-    TransformerModel model(*transformer_);
+    TransformerModel model(transformer_for(settings.decoder));
     ImageTokenIds ids = image_token_ids();
     auto t1 = Clock::now();
     DecodeResult dr = decode_autoregressive(model, ids, result.prompt.ids, result.prompt.uncond_ids, ds, dc);

@@ -42,9 +42,11 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
                                  const WorldBenchOptions& options,
                                  const std::function<void(int done, int total)>& progress) {
     std::vector<int> indices = options.indices;
-    if (indices.empty())
+    if (indices.empty()) {
+        check(options.n > 0, "the bench needs at least one sample, got ", options.n);
         for (int i = 0; i < options.n; ++i) indices.push_back(i);
-    check(!indices.empty() && options.n > 0, "the bench needs at least one sample, got ", options.n);
+    }
+    for (int i : indices) check(i >= 0, "sample indices must not be negative, got ", i);
     const int count = int(indices.size());
     check(options.jobs >= 1, "the bench needs at least one job, got ", options.jobs);
     check(generator.vq() != nullptr, "the bench needs the vision tokenizer to decode pictures (--vq)");

@@ -42,7 +42,7 @@ std::string base64(const std::string& bytes) {
 
 }  // namespace
 
-TinyModel make_tiny_model(const std::string& dir) {
+TinyModel make_tiny_model(const std::string& dir, std::uint64_t weight_seed) {
     auto vq_cases = cases_of_kind("vq");
     check(!vq_cases.empty(), "make_tiny_model needs a vq fixture case under ", fixtures_root());
     TinyModel m;
@@ -82,7 +82,7 @@ TinyModel make_tiny_model(const std::string& dir) {
     };
     std::ofstream(fs::path(dir) / "config.json") << cfg_json.dump(2);
     lm::Config cfg = lm::Config::from_json(cfg_json);
-    auto weights = lm::random_weights(cfg, DType::F32, 1234);
+    auto weights = lm::random_weights(cfg, DType::F32, weight_seed);
     // Every token embedding gets a constant first component; the final norm keeps it, and
     // lm_head turns it into a strong preference for <|image start|>.
     Tensor& embed = weights.at("model.embed_tokens.weight");

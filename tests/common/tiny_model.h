@@ -2,6 +2,7 @@
 // tokenizer with the Emu special-token layout, a small random transformer, and the
 // vision tokenizer of the first `vq` fixture case (its codebook sets the visual tokens).
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace emu::test {
@@ -14,6 +15,6 @@ struct TinyModel {
 
 // The transformer's weights are random but nudged so that it likes to open images
 // (an untrained model would almost never emit <|image start|> by itself).
-TinyModel make_tiny_model(const std::string& dir);
+TinyModel make_tiny_model(const std::string& dir, std::uint64_t weight_seed = 1234);
 
 }  // namespace emu::test

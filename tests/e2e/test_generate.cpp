@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "emu/core/error.h"
 #include "emu/core/mapped_file.h"
 #include "emu/gen/generator.h"
 #include "emu/gen/transformer_model.h"
@@ -198,6 +199,42 @@ TEST(Generate, ParallelDecodingWithTheTransformer) {
     nlohmann::json ja = read_json(ar + "/t2i/result.json"), jd = read_json(dida + "/t2i/result.json");
     EXPECT_EQ(jd["settings"]["decoder"], "dida");
     EXPECT_LT(jd["passes"].get<int>(), ja["passes"].get<int>());
+}
+
+TEST(Generate, SeparateDidaWeightsServeOnlyTheParallelDecoder) {
+    // A model folder may ship DiDA-adapted weights beside its own (generation_defaults.json
+    // `dida.model`): --decoder dida runs on them, --decoder ar keeps the folder's weights.
+    const std::string pair = temp_dir("gen_pair"), other = temp_dir("gen_other_weights");
+    make_tiny_model(pair);
+    make_tiny_model(other, 99);
+    fs::create_directories(pair + "/dida");
+    for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(other + "/" + f, pair + "/dida/" + f);
+    nlohmann::json defaults = read_json(pair + "/generation_defaults.json");
+    defaults["dida"] = {{"model", "dida"}};
+    std::ofstream(pair + "/generation_defaults.json") << defaults.dump();
+
+    auto tokens = [](const std::string& dir, const std::string& decoder) {
+        gen::Generator g = gen::Generator::load(dir, tiny().vq_dir, "");
+        gen::GenerationSettings s = g.defaults("t2i");
+        s.max_new_tokens = 25;
+        s.seed = 5;
+        s.decoder = decoder;
+        s.dida_steps = 3;
+        return g.generate(s, "a green ring", {}).tokens;
+    };
+    EXPECT_EQ(tokens(pair, "ar"), tokens(tiny().dir, "ar"));
+    const auto dida = tokens(pair, "dida");
+    EXPECT_EQ(dida, tokens(other, "dida"));
+    EXPECT_NE(dida, tokens(tiny().dir, "dida"));  // the folder's own weights decode differently
+
+    defaults["dida"] = {{"model", "no-such-folder"}};
+    std::ofstream(pair + "/generation_defaults.json") << defaults.dump();
+    try {
+        gen::Generator::load(pair, tiny().vq_dir, "");
+        ADD_FAILURE() << "a missing dida.model folder must be refused";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("dida.model 'no-such-folder'"), std::string::npos) << e.what();
+    }
 }
 
 TEST(Generate, BlockPassThenCausalRefeedMatchesPlainCausal) {

@@ -74,7 +74,9 @@ public:
     // `model_dir` holds config.json + safetensors; the tokenizer comes from `tokenizer_dir`
     // or, when empty, from the model folder. `vq_dir` may be empty when only pre-tokenized
     // images are used and nothing is decoded. An optional `generation_defaults.json` in the
-    // model folder sets the model's own defaults (image_area, aspect, cfg_scale, ...).
+    // model folder sets the model's own defaults (image_area, aspect, cfg_scale, ...); its
+    // `dida.model` names a folder (relative to the model folder) holding separately adapted
+    // weights that `--decoder dida` uses instead of the model's own.
     static Generator load(const std::string& model_dir, const std::string& vq_dir, const std::string& tokenizer_dir);
     // Only what a dry run needs: the tokenizer and, for raw images, the vision tokenizer.
     static Generator load_for_prompts(const std::string& model_dir, const std::string& vq_dir,
@@ -92,6 +94,10 @@ public:
 
     const text::Tokenizer& tokenizer() const { return tokenizer_; }
     const lm::Transformer* transformer() const { return transformer_ ? &*transformer_ : nullptr; }
+    // The transformer a decoder runs on: the DiDA weights when a model ships them apart.
+    const lm::Transformer& transformer_for(const std::string& decoder) const;
+    // Separately adapted weights for `--decoder dida` (checked against the tokenizer).
+    void set_dida_transformer(lm::Transformer weights);
     const vision::Ibq* vq() const { return vq_ ? &*vq_ : nullptr; }
     // The grammar's view of the vocabulary; throws Error when it cannot make images.
     ImageTokenIds image_token_ids() const;
@@ -99,8 +105,11 @@ public:
     text::CodeGrid encode_image(const Image& rgb, long long area) const;
 
 private:
+    void check_vocab(const lm::Transformer& t) const;
+
     text::Tokenizer tokenizer_;
     std::optional<lm::Transformer> transformer_;
+    std::optional<lm::Transformer> dida_transformer_;
     std::optional<vision::Ibq> vq_;
     nlohmann::json model_defaults_;
 };

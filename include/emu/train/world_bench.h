@@ -17,13 +17,13 @@ namespace emu::train {
 
 struct WorldBenchOptions {
     world::Task task = world::Task::T2I;
-    int n = 100;
+    int n = 100;                 // samples 0..n-1, unless `indices` names them
     std::uint64_t seed = 1000;   // held-out: training seeds differ
     world::WorldConfig world;
     int history = 1;             // explore/vla frames shown, as in training
     int gallery = 0;             // keep the pictures of the first `gallery` samples
     int jobs = 1;                // samples generated side by side (each on one thread)
-    std::vector<int> indices;    // if not empty: these sample indices instead of 0..n-1
+    std::vector<int> indices;    // if not empty: exactly these sample indices (n is unused)
 };
 
 // One sample of the gallery: the prompt, the pictures shown to the model, what it made.
