@@ -595,6 +595,10 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         }
         P.dec->backward();
         P.dec.reset();
+        if (encoder_frozen_) {
+            P.enc.reset();
+            continue;
+        }
         // Quantizer.
         const std::size_t Dn = std::size_t(D) * n;
         std::vector<float> dzq(Dn, 0.f);

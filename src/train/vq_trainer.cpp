@@ -263,6 +263,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     VqModel model(mc);
     if (start) model.set_weights(start->weights());  // every tensor: nothing left to initialise
     else model.init_random(run.seed, codebook_std);
+    model.freeze_encoder(decoder_only);
     std::vector<Param> params = model.params();
     if (decoder_only)  // what reads the codes; the encoder and codebook that choose them stay put
         std::erase_if(params, [](const Param& p) {
@@ -325,7 +326,6 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     while (state.step < last_step) {
         VqLosses sum;
         batch_z.clear();
-        if (decoder_only) model.zero_grad();  // frozen tensors' gradients are never used: keep them from piling up
         for (int micro = 0; micro < run.grad_accum; ++micro) {
             accum.begin_micro(params);
             std::vector<Tensor> images;

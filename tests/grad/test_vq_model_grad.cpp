@@ -5,6 +5,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 
 #include "emu/train/vq_model.h"
@@ -283,6 +285,41 @@ TEST(VqModel, GradientsAccumulateOverABatch) {
         for (std::size_t k = 0; k < sum.size(); ++k) sum[k] += model.grad("decoder.conv_out.weight")[k] / 2;
     }
     for (std::size_t k = 0; k < sum.size(); ++k) EXPECT_NEAR(both[k], sum[k], 1e-6) << k;
+}
+
+TEST(VqModel, FrozenEncoderStopsTheBackwardAtTheQuantizer) {
+    // The decoder's gradients are those of the full backward; the encoder side gets none.
+    train::VqModel model(tiny_config());
+    model.init_random(6, 0.5);
+    const auto images = random_images(2, 8, 8, 6);
+    train::VqLossConfig lc;
+    lc.straight_through = true;
+    model.zero_grad();
+    model.step(images, lc, true);
+    std::map<std::string, std::vector<float>> full;
+    for (const auto& p : model.params()) full[p.name].assign(p.grad, p.grad + p.size);
+    model.freeze_encoder(true);
+    model.zero_grad();
+    model.step(images, lc, true);
+    int decoder = 0, frozen = 0;
+    for (const auto& p : model.params()) {
+        const bool reads_codes = p.name.starts_with("decoder.") || p.name.starts_with("post_quant_conv.");
+        for (std::size_t k = 0; k < p.size; ++k) {
+            if (reads_codes) {
+                ASSERT_EQ(p.grad[k], full[p.name][k]) << p.name << " entry " << k;
+            } else {
+                ASSERT_EQ(p.grad[k], 0.f) << p.name << " must get no gradient";
+            }
+        }
+        ++(reads_codes ? decoder : frozen);
+        if (!reads_codes) {
+            const auto& g = full[p.name];
+            const bool any = std::any_of(g.begin(), g.end(), [](float x) { return x != 0.f; });
+            EXPECT_TRUE(any) << p.name << " has a gradient in the full backward";
+        }
+    }
+    EXPECT_GT(decoder, 5);
+    EXPECT_GT(frozen, 5);
 }
 
 }  // namespace

@@ -103,6 +103,10 @@ public:
     VqLosses step(const std::vector<Tensor>& images, const VqLossConfig& loss, bool backward,
                   std::vector<VqImageResult>* results = nullptr, bool keep_state = false,
                   const std::vector<QuantFreeze>* freeze = nullptr);
+    // With the encoder side frozen (encoder, quant_conv, codebook), the backward stops at the
+    // quantizer: only the decoder and post_quant_conv receive gradients, the rest stay as
+    // they were (decoder-only fine-tuning, where computing the others would be wasted).
+    void freeze_encoder(bool frozen) { encoder_frozen_ = frozen; }
 
 private:
     struct Buf {
@@ -111,6 +115,7 @@ private:
     };
     vision::IbqConfig config_;
     std::map<std::string, Buf> p_;
+    bool encoder_frozen_ = false;
     friend struct VqGraph;
 };
 
