@@ -266,9 +266,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     model.freeze_encoder(decoder_only);
     std::vector<Param> params = model.params();
     if (decoder_only)  // what reads the codes; the encoder and codebook that choose them stay put
-        std::erase_if(params, [](const Param& p) {
-            return !p.name.starts_with("decoder.") && !p.name.starts_with("post_quant_conv.");
-        });
+        std::erase_if(params, [](const Param& p) { return !VqModel::decoder_side(p.name); });
     AdamW opt(params, run.optimizer);
     TrainState state;
     const auto ckpt = resolve_resume(resume, run.out);

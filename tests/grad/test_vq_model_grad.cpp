@@ -303,7 +303,7 @@ TEST(VqModel, FrozenEncoderStopsTheBackwardAtTheQuantizer) {
     model.step(images, lc, true);
     int decoder = 0, frozen = 0;
     for (const auto& p : model.params()) {
-        const bool reads_codes = p.name.starts_with("decoder.") || p.name.starts_with("post_quant_conv.");
+        const bool reads_codes = train::VqModel::decoder_side(p.name);
         for (std::size_t k = 0; k < p.size; ++k) {
             if (reads_codes) {
                 ASSERT_EQ(p.grad[k], full[p.name][k]) << p.name << " entry " << k;

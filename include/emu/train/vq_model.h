@@ -107,6 +107,11 @@ public:
     // quantizer: only the decoder and post_quant_conv receive gradients, the rest stay as
     // they were (decoder-only fine-tuning, where computing the others would be wasted).
     void freeze_encoder(bool frozen) { encoder_frozen_ = frozen; }
+    // Whether a parameter is on the decoder side (reads the codes): what a frozen encoder
+    // leaves trainable.
+    static bool decoder_side(const std::string& name) {
+        return name.starts_with("decoder.") || name.starts_with("post_quant_conv.");
+    }
 
 private:
     struct Buf {
