@@ -42,6 +42,41 @@ LmModel LmModel::random(const lm::Config& cfg, std::uint64_t seed, float init_st
     return from_tensors(cfg, lm::random_weights(cfg, DType::F32, seed, init_std, 0.f));
 }
 
+std::map<std::string, Tensor> grow_depth(const lm::Config& from, const std::map<std::string, Tensor>& tensors,
+                                         const lm::Config& to, std::uint64_t seed, float init_std) {
+    const std::int64_t n_from = from.num_hidden_layers, n_to = to.num_hidden_layers;
+    check(n_from > 0 && n_to >= n_from && n_to % n_from == 0, "grow: ", n_to, " layers is not a multiple of the ",
+          n_from, " layers of the model grown");
+    lm::Config same_depth = to;
+    same_depth.num_hidden_layers = n_from;
+    check(same_depth.to_json() == from.to_json(), "grow: only num_hidden_layers may change");
+    const std::int64_t k = n_to / n_from;
+    const std::string prefix = "model.layers.";
+    std::map<std::string, Tensor> fresh = lm::random_weights(to, DType::F32, seed, init_std, 0.f), out;
+    for (auto& [name, t] : fresh) {
+        if (name.rfind(prefix, 0) != 0) {  // embeddings, final norm, head: the source's
+            auto it = tensors.find(name);
+            check(it != tensors.end(), "grow: missing tensor '", name, "'");
+            out.emplace(name, it->second);
+            continue;
+        }
+        const std::size_t dot = name.find('.', prefix.size());
+        const std::int64_t layer = std::stoll(name.substr(prefix.size(), dot - prefix.size()));
+        const std::string rest = name.substr(dot);
+        if (layer % k == 0) {
+            const std::string source = prefix + std::to_string(layer / k) + rest;
+            auto it = tensors.find(source);
+            check(it != tensors.end(), "grow: missing tensor '", source, "'");
+            out.emplace(name, it->second);
+        } else {
+            if (rest == ".self_attn.o_proj.weight" || rest == ".mlp.down_proj.weight")
+                std::memset(t.data_mut<float>(), 0, std::size_t(t.numel()) * sizeof(float));
+            out.emplace(name, std::move(t));
+        }
+    }
+    return out;
+}
+
 void LmModel::alloc_grads() {
     for (const auto& n : names_) grads_.emplace(n, Tensor::zeros(DType::F32, values_.at(n).shape()));
 }

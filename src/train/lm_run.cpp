@@ -126,9 +126,15 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     // Adaptation (emu train dida) starts from a trained model folder: its weights, its
     // shape and, unless the config names another, its tokenizer.
     const std::string init_from = config.value("init_from", std::string());
+    // grow_layers: a deeper model that starts out computing what init_from computes
+    // (train::grow_depth), so a trained model gains capacity without starting over.
+    const std::int64_t grow_layers = config.value("grow_layers", std::int64_t(0));
+    check(grow_layers == 0 || !init_from.empty(), "lm config: 'grow_layers' needs 'init_from'");
+    lm::Config source_config;
     if (!init_from.empty()) {
         check(!config.contains("model"), "lm config: 'model' and 'init_from' exclude each other");
-        spec.config = lm::Config::load(init_from);
+        source_config = spec.config = lm::Config::load(init_from);
+        if (grow_layers != 0) spec.config.num_hidden_layers = grow_layers;
     }
     const bool dida = config.contains("dida");
     const DidaConfig dida_config = dida ? dida_config_from_json(config["dida"]) : DidaConfig{};
@@ -178,8 +184,11 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         const TensorStore store = TensorStore::open(init_from);
         std::map<std::string, Tensor> tensors;
         for (const std::string& name : store.names()) tensors.emplace(name, store.get(name));
+        if (grow_layers != 0) {
+            tensors = grow_depth(source_config, tensors, mc, run.seed, spec.init_std);
+        }
         model = LmModel::from_tensors(mc, tensors);
-        log_info(str("initialised from ", init_from));
+        log_info(str("initialised from ", init_from, grow_layers ? str(", grown to ", grow_layers, " layers") : ""));
     }
     std::vector<float> mask;
     std::vector<std::int64_t> pos;

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <map>
 #include <random>
 
+#include "emu/core/error.h"
 #include "emu/lm/transformer.h"
 #include "emu/train/lm_model.h"
 #include "lm_reference.h"
@@ -198,6 +201,46 @@ TEST(LmGrad, TrainingLogitsEqualInference) {
         std::printf("T=%lld: max |training - inference| logits = %.3g\n", (long long)T, worst);
         EXPECT_LT(worst, 2e-5);
     }
+}
+
+// A model grown deeper (train::grow_depth) computes exactly what its source computes, and
+// its new layers still learn: their output projections get gradients.
+TEST(LmGrad, GrownModelComputesTheSameAndItsNewLayersLearn) {
+    const lm::Config from = tiny_config(false, 4, 2);
+    train::LmModel source = train::LmModel::random(from, 5, 0.3f);
+    std::map<std::string, Tensor> tensors;
+    for (const auto& n : source.names()) tensors.emplace(n, source.value(n));
+    lm::Config to = from;
+    to.num_hidden_layers = 3 * from.num_hidden_layers;
+    train::LmModel grown = train::LmModel::from_tensors(to, train::grow_depth(from, tensors, to, 9, 0.3f));
+
+    const Packed batch = make_batch(2, 24, from.vocab_size, 3);
+    train::LmTrainer a(source), b(grown);
+    const double loss_a = a.forward(view(batch)).loss(), loss_b = b.forward(view(batch)).loss();
+    EXPECT_EQ(loss_a, loss_b);
+    ASSERT_EQ(a.logits().size(), b.logits().size());
+    for (std::size_t i = 0; i < a.logits().size(); ++i) ASSERT_EQ(a.logits()[i], b.logits()[i]) << i;
+    // Source layer 1 is grown layer 3; layers 1, 2, 4, 5 are new.
+    const Tensor& q_src = source.value("model.layers.1.self_attn.q_proj.weight");
+    const Tensor& q_grown = grown.value("model.layers.3.self_attn.q_proj.weight");
+    EXPECT_EQ(0, std::memcmp(q_src.data<float>(), q_grown.data<float>(), q_src.nbytes()));
+
+    b.backward(1.f);
+    for (int layer : {1, 2, 4, 5})
+        for (const char* proj : {"self_attn.o_proj", "mlp.down_proj"}) {
+            const std::string name = "model.layers." + std::to_string(layer) + "." + proj + ".weight";
+            const Tensor& g = grown.grad(name);
+            double norm = 0;
+            for (std::uint64_t i = 0; i < g.numel(); ++i) norm += double(g.data<float>()[i]) * g.data<float>()[i];
+            EXPECT_GT(norm, 0.0) << name;
+        }
+
+    lm::Config odd = to;
+    odd.num_hidden_layers = 5;
+    EXPECT_THROW(train::grow_depth(from, tensors, odd, 9, 0.3f), emu::Error);
+    lm::Config wider = to;
+    wider.intermediate_size = 24;
+    EXPECT_THROW(train::grow_depth(from, tensors, wider, 9, 0.3f), emu::Error);
 }
 
 TEST(LmGrad, AttentionRanges) {

@@ -42,6 +42,14 @@ private:
     void alloc_grads();
 };
 
+// Weights of a deeper model (`to`, `to.num_hidden_layers` a multiple k of the source's)
+// that computes exactly what the source computes: source layer i becomes layer i*k, and the
+// k-1 layers after it are fresh random layers whose output projections (o_proj, down_proj)
+// are zero, so they add nothing to the residual stream until training moves them. Every
+// other size must match. This is how a trained model is grown instead of retrained.
+std::map<std::string, Tensor> grow_depth(const lm::Config& from, const std::map<std::string, Tensor>& tensors,
+                                         const lm::Config& to, std::uint64_t seed, float init_std);
+
 // One batch of packed rows, row-major [rows, seq_len] (train::Batch's layout).
 // mask[i] = 1: the logits at i-1 are scored against ids[i].
 struct LmBatchView {
