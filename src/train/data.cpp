@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <cmath>
 #include <optional>
@@ -398,6 +399,10 @@ nlohmann::json to_json(const DataConfig& c) {
 DataConfig data_config_from_json(const nlohmann::json& j) {
     DataConfig c;
     check(j.is_object(), "data config must be a mapping");
+    static const std::set<std::string> known{"world",     "tasks",   "seed",      "seq_len",    "batch_size",
+                                             "pack",      "pool_size", "sequential", "history", "uncond_prob"};
+    for (auto it = j.begin(); it != j.end(); ++it)
+        check(known.count(it.key()), "data config: unknown key '", it.key(), "'");
     try {
         if (j.contains("world")) c.world = world::world_config_from_json(j["world"]);
         if (j.contains("tasks")) {

@@ -110,13 +110,15 @@ std::int64_t LmModel::parameter_count() const {
 
 lm::Weights LmModel::weights() const { return lm::Weights::load(cfg_, values_); }
 
-void LmModel::save_pretrained(const std::string& dir) const {
+void LmModel::save_pretrained(const std::string& dir, DType dtype) const {
+    check(dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F16, "lm model: cannot export as ",
+          dtype_name(dtype), " (F32, BF16 or F16)");
     fs::create_directories(dir);
     nlohmann::json j = cfg_.to_json();
-    j["torch_dtype"] = "float32";
+    j["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::BF16 ? "bfloat16" : "float16";
     std::ofstream(fs::path(dir) / "config.json") << j.dump(2) << "\n";
     std::vector<std::pair<std::string, Tensor>> list;
-    for (const auto& n : names_) list.emplace_back(n, values_.at(n));
+    for (const auto& n : names_) list.emplace_back(n, dtype == DType::F32 ? values_.at(n) : values_.at(n).to(dtype));
     write_safetensors((fs::path(dir) / "model.safetensors").string(), list, {{"format", "pt"}});
 }
 

@@ -1,5 +1,7 @@
 #include "emu/train/lm_run.h"
 
+#include <cctype>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "emu/core/error.h"
 #include "emu/core/log.h"
@@ -111,6 +114,14 @@ LmBatchView view_of(const Batch& b, std::vector<float>& mask, std::vector<std::i
 }  // namespace
 
 LmRunReport run_lm_training(const nlohmann::json& config, const std::string& resume) {
+    static const std::set<std::string> known{
+        "out",          "seed",      "steps",        "lr",          "min_lr",       "warmup_steps",
+        "optimizer",    "grad_clip", "grad_accum",   "log_every",   "eval_every",   "eval_batches",
+        "save_every",   "keep_checkpoints", "threads", "model",     "data",         "vq",
+        "tokenizer",    "init_from", "grow_layers",  "export_dtype", "dida",        "eval_seed",
+        "generation",   "sample_every", "sample_prompts"};
+    for (auto it = config.begin(); it != config.end(); ++it)
+        check(known.count(it.key()), "lm config: unknown key '", it.key(), "'");
     const RunOptions run = run_options_from_json(config);
     // Every section is read before any expensive work, so a typo fails at once.
     LmModelSpec spec = lm_model_spec_from_json(config.value("model", nlohmann::json::object()));
@@ -135,6 +146,14 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         check(!config.contains("model"), "lm config: 'model' and 'init_from' exclude each other");
         source_config = spec.config = lm::Config::load(init_from);
         if (grow_layers != 0) spec.config.num_hidden_layers = grow_layers;
+    }
+    DType export_dtype = DType::F32;
+    if (config.contains("export_dtype")) {
+        std::string name = config["export_dtype"].get<std::string>();
+        for (char& c : name) c = char(std::toupper(static_cast<unsigned char>(c)));
+        check(parse_dtype(name, &export_dtype) &&
+                  (export_dtype == DType::F32 || export_dtype == DType::BF16 || export_dtype == DType::F16),
+              "lm config: export_dtype must be f32, bf16 or f16");
     }
     const bool dida = config.contains("dida");
     const DidaConfig dida_config = dida ? dida_config_from_json(config["dida"]) : DidaConfig{};
@@ -320,8 +339,9 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     progress.finish();
     if (!report.interrupted && !saved_now) save();
 
-    // The inference layout, in the output folder itself.
-    model.save_pretrained(out);
+    // The inference layout, in the output folder itself (export_dtype: bf16 halves a shipped
+    // model's size; checkpoints keep the F32 master weights).
+    model.save_pretrained(out, export_dtype);
     copy_tokenizer_files(tok_dir, out);
     nlohmann::json gen = {{"image_area", data.world.width * data.world.height}, {"aspect", "1:1"}};
     if (dida) gen["dida"] = {{"mask_token", dida_config.mask_token}, {"steps", dida_config.steps}};

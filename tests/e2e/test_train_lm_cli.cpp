@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "emu/io/safetensors.h"
 #include "emu/lm/transformer.h"
 #include "emu/train/metrics.h"
 #include "fixtures.h"
@@ -87,6 +88,16 @@ TEST(TrainLmCli, TrainsResumesExactlyAndExportsForGenerate) {
     CommandResult typo = run_emu("train lm --quiet --config '" + dir + "/typo.yaml'");
     EXPECT_NE(typo.status, 0);
     EXPECT_NE(typo.out.find("hiden_size"), std::string::npos) << typo.out;
+    // Misspelt keys at the top level and in data are errors too, naming the key.
+    const std::vector<std::pair<std::string, std::string>> typos = {{"warmup: 3", "warmup"},
+                                                                     {"data: {task_weights: {t2i: 1}}", "task_weights"}};
+    for (const auto& [line, key] : typos) {
+        std::ofstream(dir + "/typo2.yaml") << "out: " << dir << "/d\nvq: stub:4x4:64\ntokenizer: " << a
+                                           << "/tokenizer\n" << line << "\n";
+        CommandResult t = run_emu("train lm --quiet --config '" + dir + "/typo2.yaml'");
+        EXPECT_NE(t.status, 0) << line;
+        EXPECT_NE(t.out.find("unknown key '" + key + "'"), std::string::npos) << t.out;
+    }
 }
 
 // Ctrl-C (SIGINT) during training saves a checkpoint and exits cleanly; --resume auto
@@ -118,6 +129,46 @@ TEST(TrainLmCli, InterruptSavesACheckpoint) {
     EXPECT_TRUE(fs::exists(out + "/model.safetensors"));  // the export is written on interrupt too
 }
 
+// grow_layers deepens a trained model (train::grow_depth) and export_dtype: bf16 writes the
+// export in half the bytes; the result loads and generates. Misuse is a clear error.
+TEST(TrainLmCli, GrowsATrainedModelAndExportsBf16) {
+    const std::string vq = vq_dir();
+    if (vq.empty()) GTEST_FAIL() << "no vq fixture case found";
+    const std::string dir = temp_dir("train_lm_grow");
+    const std::string data = "data: {seq_len: 256, batch_size: 2, pool_size: 4, tasks: {t2i: 1}}\n";
+    std::ofstream(dir + "/lm.yaml") << "out: " << dir << "/small\nvq: " << vq << "\n"
+                                    << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
+                                    << "model: {hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, "
+                                       "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16}\n"
+                                    << data << "steps: 2\nthreads: 2\n";
+    ASSERT_EQ(run_emu("train lm --quiet --config '" + dir + "/lm.yaml'").status, 0);
+    std::ofstream(dir + "/grow.yaml") << "out: " << dir << "/deep\nvq: " << vq << "\ninit_from: " << dir
+                                      << "/small\ngrow_layers: 3\nexport_dtype: bf16\n"
+                                      << data << "steps: 2\nthreads: 2\n";
+    CommandResult r = run_emu("train lm --quiet --config '" + dir + "/grow.yaml'");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const nlohmann::json cfg = nlohmann::json::parse(read_all(dir + "/deep/config.json"));
+    EXPECT_EQ(cfg["num_hidden_layers"], 3);
+    EXPECT_EQ(cfg["torch_dtype"], "bfloat16");
+    const TensorStore store = TensorStore::open(dir + "/deep");
+    for (const std::string& name : store.names()) EXPECT_EQ(store.get(name).dtype(), DType::BF16) << name;
+    EXPECT_TRUE(store.has("model.layers.2.mlp.down_proj.weight"));
+    CommandResult g = run_emu("generate --model '" + dir + "/deep' --vq '" + vq + "' --max-new-tokens 40 --out '" +
+                              dir + "/gen' --quiet 'a red circle'");
+    ASSERT_EQ(g.status, 0) << g.out;
+
+    std::ofstream(dir + "/bad1.yaml") << "out: " << dir << "/bad\nvq: " << vq << "\ninit_from: " << dir
+                                      << "/small\ngrow_layers: 3\nexport_dtype: q8_0\n" << data << "steps: 1\n";
+    CommandResult bad1 = run_emu("train lm --quiet --config '" + dir + "/bad1.yaml'");
+    EXPECT_NE(bad1.status, 0);
+    EXPECT_NE(bad1.out.find("export_dtype"), std::string::npos) << bad1.out;
+    std::ofstream(dir + "/bad2.yaml") << "out: " << dir << "/bad\nvq: " << vq << "\ninit_from: " << dir
+                                      << "/deep\ngrow_layers: 4\n" << data << "steps: 1\n";
+    CommandResult bad2 = run_emu("train lm --quiet --config '" + dir + "/bad2.yaml'");
+    EXPECT_NE(bad2.status, 0);
+    EXPECT_NE(bad2.out.find("not a multiple"), std::string::npos) << bad2.out;
+}
+
 TEST(TrainDidaCli, AdaptsATrainedModelForParallelDecoding) {
     const std::string vq = vq_dir();
     if (vq.empty()) GTEST_FAIL() << "no vq fixture case found";
@@ -126,12 +177,12 @@ TEST(TrainDidaCli, AdaptsATrainedModelForParallelDecoding) {
                                     << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
                                     << "model: {hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, "
                                        "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16}\n"
-                                    << "data: {seq_len: 256, batch_size: 2, pool_size: 4, task_weights: {t2i: 1}}\n"
+                                    << "data: {seq_len: 256, batch_size: 2, pool_size: 4, tasks: {t2i: 1}}\n"
                                     << "steps: 2\nthreads: 2\n";
     ASSERT_EQ(run_emu("train lm --quiet --config '" + dir + "/lm.yaml'").status, 0);
     std::ofstream(dir + "/dida.yaml") << "out: " << dir << "/dida\nvq: " << vq << "\n"
                                       << "dida: {ar_fraction: 0.2, steps: 3}\n"
-                                      << "data: {seq_len: 256, batch_size: 2, pool_size: 4, task_weights: {t2i: 1}}\n"
+                                      << "data: {seq_len: 256, batch_size: 2, pool_size: 4, tasks: {t2i: 1}}\n"
                                       << "steps: 3\nlog_every: 1\nthreads: 2\n";
     CommandResult r = run_emu("train dida --quiet --from '" + dir + "/ar' --config '" + dir + "/dida.yaml'");
     ASSERT_EQ(r.status, 0) << r.out;

@@ -32,8 +32,8 @@ public:
 
     // Views of the master weights for lm::Transformer (norm vectors copied).
     lm::Weights weights() const;
-    // config.json + model.safetensors (F32, official names) into dir.
-    void save_pretrained(const std::string& dir) const;
+    // config.json + model.safetensors (official names; stored as dtype: F32, BF16 or F16) into dir.
+    void save_pretrained(const std::string& dir, DType dtype = DType::F32) const;
 
 private:
     lm::Config cfg_;
