@@ -3,7 +3,8 @@
 // decode roofline. Prints one JSON object per line for run_lm_bench.sh.
 //
 //   bench_lm --preset small|layer --dtype f32|bf16 [--threads 2] [--prefill 512]
-//            [--decode 16] [--dir DIR] [--bf16-splits 3] [--f32-amx] [--q8] [--bandwidth]
+//            [--decode 16] [--dir DIR] [--precision exact|fast|bf16] [--bf16-splits 3] [--f32-amx]
+//            [--q8] [--bandwidth]
 // The random weights are written to DIR (config.json + model.safetensors) and
 // then memory-mapped back, so the PyTorch script can load the very same ones.
 // GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics.
@@ -95,9 +96,11 @@ bool flag(int argc, char** argv, const std::string& name) {
 
 int main(int argc, char** argv) try {
     const int threads = std::stoi(arg(argc, argv, "threads", "2"));
-    const int splits = std::stoi(arg(argc, argv, "bf16-splits", "3"));
-    ops::set_bf16_input_splits(splits);
+    const std::string precision = arg(argc, argv, "precision", "exact");
+    ops::set_prefill_precision(precision);  // then the finer knobs, when given
+    if (flag(argc, argv, "bf16-splits")) ops::set_bf16_input_splits(std::stoi(arg(argc, argv, "bf16-splits", "3")));
     if (flag(argc, argv, "f32-amx")) ops::set_amx_for_f32(true);
+    const int splits = ops::bf16_input_splits();
     ops::set_num_threads(threads);
     if (flag(argc, argv, "bandwidth")) {
         double gbs = read_bandwidth_gbs(std::size_t(1) << 30);
@@ -181,10 +184,10 @@ int main(int argc, char** argv) try {
     const double pair_s = median(steps);
 
     std::printf(
-        "{\"what\": \"emu\", \"preset\": \"%s\", \"dtype\": \"%s%s\", \"bf16_splits\": %d, \"threads\": %d, \"isa\": \"%s\", "
+        "{\"what\": \"emu\", \"preset\": \"%s\", \"dtype\": \"%s%s\", \"bf16_splits\": %d, \"f32_amx\": %s, \"threads\": %d, \"isa\": \"%s\", "
         "\"params\": %.0f, \"weight_bytes\": %.0f, \"kv_cache_bytes\": %llu, \"prefill_tokens\": %lld, "
         "\"prefill_tok_s\": %.2f, \"decode_tok_s\": %.3f, \"cfg_pair_step_s\": %.4f, \"decode_step_s\": %.4f}\n",
-        preset_name.c_str(), dtype_name.c_str(), q8 ? "->q8_0" : "", splits, threads, ops::isa_name(ops::active_isa()),
+        preset_name.c_str(), dtype_name.c_str(), q8 ? "->q8_0" : "", splits, ops::amx_for_f32() ? "true" : "false", threads, ops::isa_name(ops::active_isa()),
         double(cfg.num_hidden_layers) * double(cfg.q_dim() * cfg.hidden_size * 2 + cfg.kv_dim() * cfg.hidden_size * 2 +
                                                 3 * cfg.intermediate_size * cfg.hidden_size) +
             double(cfg.vocab_size * cfg.hidden_size),

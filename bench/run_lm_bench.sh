@@ -27,7 +27,10 @@ for p in $PRESETS; do
       --dir "$dir" | tee -a "$OUT"
     if [ "$d" = bf16 ]; then  # also the official runtime's precision: inputs rounded to bf16
       "$BUILD/bench_lm" --preset "$p" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" --decode "$DECODE" \
-        --dir "$dir" --bf16-splits 1 | tee -a "$OUT"
+        --dir "$dir" --precision bf16 | tee -a "$OUT"
+    else  # and --precision fast: F32 weights through 2-part AMX products (~1e-5 relative)
+      "$BUILD/bench_lm" --preset "$p" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" --decode "$DECODE" \
+        --dir "$dir" --precision fast | tee -a "$OUT"
     fi
     LD_LIBRARY_PATH=$TORCH_BLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} /usr/bin/python3 bench/lm_torch_ref.py --dir "$dir" --dtype "$d" --threads "$THREADS" --prefill "$PREFILL" \
       --decode "$DECODE" | sed "s/^{/{\"preset\": \"$p\", /" | tee -a "$OUT"
@@ -43,7 +46,7 @@ bw = next(r["read_gb_s"] for r in raw if r["what"] == "bandwidth")
 groups = {}
 for r in raw:
     if r["what"] != "bandwidth":
-        groups.setdefault((r["what"], r["preset"], r["dtype"], r.get("bf16_splits")), []).append(r)
+        groups.setdefault((r["what"], r["preset"], r["dtype"], r.get("bf16_splits"), r.get("f32_amx")), []).append(r)
 rows = []
 for runs in groups.values():
     m = dict(runs[0])
@@ -58,7 +61,10 @@ print("|---|---|---|---|---|---|---|---|---|---|")
 for e in (r for r in rows if r["what"] == "emu"):
     t = next(r for r in rows if r["what"] == "torch" and r["preset"] == e["preset"] and r["dtype"] == e["dtype"])
     roof = bw * 1e9 / e["weight_bytes"]  # tokens/s if every weight byte is read once per token at full bandwidth
-    prec = "" if e["dtype"] == "f32" else (" (exact)" if e["bf16_splits"] == 3 else f" ({e['bf16_splits']}-part bf16 inputs)")
+    if e["dtype"] == "f32":
+        prec = f" (AMX, {e['bf16_splits']}-part products)" if e.get("f32_amx") else ""
+    else:
+        prec = " (exact)" if e["bf16_splits"] == 3 else f" ({e['bf16_splits']}-part bf16 inputs)"
     print(f"| {e['preset']} | {e['dtype']}{prec} | {e['prefill_tok_s']:.1f} | {t['prefill_tok_s']:.1f} | "
           f"{e['prefill_tok_s'] / t['prefill_tok_s']:.2f} | {e['decode_tok_s']:.2f} | {t['decode_tok_s']:.2f} | "
           f"{e['decode_tok_s'] / t['decode_tok_s']:.2f} | {e['cfg_pair_step_s'] / e['decode_step_s']:.2f} | "

@@ -17,12 +17,15 @@ namespace emu::cli {
 namespace {
 
 int run_debug_logits(const std::vector<std::string>& argv) {
-    Args args(argv, {"model", "ids", "out", "threads", "bf16-splits"}, {"decode", "q8", "kv-bf16"});
+    Args args(argv, {"model", "ids", "out", "threads", "bf16-splits", "precision"}, {"decode", "q8", "kv-bf16"});
     const std::string model_dir = args.require("model"), out = args.require("out");
     ops::set_num_threads(int(args.get_int("threads", 0)));
-    const long long splits = args.get_int("bf16-splits", 3);
-    check(splits >= 1 && splits <= 3, "--bf16-splits must be 1, 2 or 3");
-    ops::set_bf16_input_splits(int(splits));
+    ops::set_prefill_precision(args.get("precision", "exact"));
+    if (args.has("bf16-splits")) {  // the finer knob: BF16-weight input splits alone
+        const long long splits = args.get_int("bf16-splits", 3);
+        check(splits >= 1 && splits <= 3, "--bf16-splits must be 1, 2 or 3");
+        ops::set_bf16_input_splits(int(splits));
+    }
     std::vector<std::int32_t> ids;
     for (long long v : parse_int_list(args.require("ids"))) {
         check(v >= 0 && v <= 0x7fffffff, "--ids: token id ", v, " is out of range");
@@ -57,7 +60,7 @@ int run_debug_logits(const std::vector<std::string>& argv) {
 }
 
 Register reg{"debug logits",
-             "--model DIR --ids 1,2,3 [--decode] [--threads N] [--bf16-splits 3] [--q8] [--kv-bf16] --out FILE.safetensors  write the LM's "
+             "--model DIR --ids 1,2,3 [--decode] [--threads N] [--precision exact|fast|bf16] [--bf16-splits 3] [--q8] [--kv-bf16] --out FILE.safetensors  write the LM's "
              "logits F32 [T,V]",
              run_debug_logits};
 

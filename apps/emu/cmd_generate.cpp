@@ -13,6 +13,7 @@
 #include "emu/io/config.h"
 #include "emu/io/generation_output.h"
 #include "emu/io/safetensors.h"
+#include "emu/ops/linear.h"
 #include "emu/ops/threads.h"
 
 namespace fs = std::filesystem;
@@ -23,7 +24,7 @@ namespace {
 const std::set<std::string> kValued = {"model", "vq", "tokenizer", "task", "prompt", "image", "aspect", "area", "cfg",
                                        "seed", "max-new-tokens", "text-temp", "text-top-k", "text-top-p",
                                        "image-temp", "image-top-k", "image-top-p", "out", "config", "threads",
-                                       "template", "uncond-template", "decoder", "steps"};
+                                       "template", "uncond-template", "decoder", "steps", "precision"};
 const std::set<std::string> kSwitches = {"dry-run", "json", "quiet", "greedy"};
 
 // A reference image: a picture file, or a .safetensors holding I64 `codes` [h, w].
@@ -148,6 +149,7 @@ int run_generate(const std::vector<std::string>& argv) {
     Args args(argv, kValued, kSwitches);
     set_quiet(args.has("quiet"));
     ops::set_num_threads(int(args.get_int("threads", 0)));
+    ops::set_prefill_precision(args.get("precision", "exact"));
 
     nlohmann::json config = nlohmann::json::object();
     if (args.has("config")) config = load_yaml_as_json(args.get("config", ""));
@@ -250,7 +252,7 @@ Register reg{"generate",
              "[--prompt P] [--image F ...] [--aspect 4:3|1:1|...|auto] [--area N] [--cfg S] [--seed N] "
              "[--max-new-tokens N] [--text-temp/--text-top-k/--text-top-p/--image-temp/--image-top-k/--image-top-p X] "
              "[--greedy] [--decoder ar|dida] [--steps K] [--template T] [--uncond-template T] [--out DIR] [--config FILE.yaml] [--dry-run [--json]] "
-             "[--threads N] [--quiet]",
+             "[--threads N] [--precision exact|fast|bf16] [--quiet]",
              run_generate};
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "emu/core/error.h"
 #include "emu/core/log.h"
 #include "emu/io/image.h"
+#include "emu/ops/linear.h"
 #include "emu/ops/threads.h"
 #include "emu/world/world_png.h"
 #include "emu/train/world_bench.h"
@@ -33,10 +34,11 @@ void write_gallery(const std::string& png, const std::vector<train::GalleryEntry
 int run_world_bench_cmd(const std::vector<std::string>& argv) {
     Args args(argv,
               {"task", "model", "vq", "tokenizer", "n", "seed", "decoder", "size", "cfg", "max-new-tokens", "text-temp",
-               "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps", "gallery", "gallery-n", "jobs"},
+               "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps", "gallery", "gallery-n", "jobs", "precision"},
               {"greedy", "quiet", "list-correct"});
     set_quiet(args.has("quiet"));
     ops::set_num_threads(int(args.get_int("threads", 0)));
+    ops::set_prefill_precision(args.get("precision", "exact"));
     std::string model = args.get("model", ""), vq = args.get("vq", "");
     if (model.empty()) model = find_default_model();
     if (vq.empty() && !model.empty()) vq = bundled_vq(model);
@@ -91,7 +93,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
 
 Register reg{"world bench",
              "--task T [--model DIR] [--vq DIR] [--n N] [--seed S] [--decoder ar|dida] [--steps K] [--size PX] [--history K] "
-             "[--cfg S] [--greedy] [sampling flags] [--threads N] [--jobs J] [--gallery OUT.png [--gallery-n 12]] [--list-correct] [--quiet]  generate held-out ShapesWorld prompts and score them",
+             "[--cfg S] [--greedy] [sampling flags] [--threads N] [--precision exact|fast|bf16] [--jobs J] [--gallery OUT.png [--gallery-n 12]] [--list-correct] [--quiet]  generate held-out ShapesWorld prompts and score them",
              run_world_bench_cmd};
 
 }  // namespace

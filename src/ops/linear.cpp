@@ -52,6 +52,13 @@ void set_bf16_input_splits(int splits) { g_bf16_splits.store(std::clamp(splits, 
 bool amx_for_f32() { return g_amx_f32.load(); }
 void set_amx_for_f32(bool on) { g_amx_f32.store(on); }
 
+void set_prefill_precision(const std::string& mode) {
+    check(mode == "exact" || mode == "fast" || mode == "bf16", "precision must be exact, fast or bf16, got '", mode,
+          "'");
+    set_bf16_input_splits(mode == "exact" ? 3 : mode == "fast" ? 2 : 1);
+    set_amx_for_f32(mode != "exact");
+}
+
 void linear_rows(Isa isa, const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
                  std::int64_t o_begin, std::int64_t o_end, float* y, std::int64_t ldy) {
     if (!isa_supported(isa)) isa = active_isa();

@@ -22,13 +22,15 @@ TEST(DebugLogitsCli, WritesReferenceLogitsForEveryLlmCase) {
             list += std::to_string(std::int64_t(ids.item(i)));
         }
         const double tol = c.info["tolerances"]["logits_max_abs"].get<double>();
-        for (const char* mode : {"", " --decode"}) {
+        // --precision fast (2-part AMX products where the machine has AMX) stays within the
+        // case's tolerance too.
+        for (const char* mode : {"", " --decode", " --precision fast"}) {
             std::string out = test::temp_dir("debug_logits_" + c.name) + "/logits.safetensors";
             auto r = test::run_emu("debug logits --model '" + c.dir + "' --ids " + list + mode + " --threads 2 --out '" +
                                    out + "'");
             ASSERT_EQ(r.status, 0) << r.out;
             Tensor got = SafetensorsFile::open(out).get("logits");
-            const Tensor& want = expect.get(*mode ? "decode_logits" : "logits");
+            const Tensor& want = expect.get(std::string(mode) == " --decode" ? "decode_logits" : "logits");
             ASSERT_EQ(got.shape(), want.shape());
             std::vector<float> g = got.f32_values(), w = want.f32_values();
             double emax = 1, diff = 0;
@@ -51,4 +53,7 @@ TEST(DebugLogitsCli, BadInputGivesOneErrorLine) {
     r = test::run_emu("debug logits --model '" + cases[0].dir + "' --ids 1,99999999 --out " + out);
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.out.find("outside the vocabulary"), std::string::npos) << r.out;
+    r = test::run_emu("debug logits --model '" + cases[0].dir + "' --ids 1,2 --precision half --out " + out);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.out.find("exact, fast or bf16"), std::string::npos) << r.out;
 }

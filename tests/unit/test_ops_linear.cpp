@@ -123,6 +123,21 @@ TEST(OpsLinear, AmxSplitsTradeExactnessAsDocumented) {
     set_amx_for_f32(false);
 }
 
+// The user-facing precision modes set the two knobs as documented in linear.h.
+TEST(OpsLinear, PrefillPrecisionModesSetTheKnobs) {
+    set_prefill_precision("fast");
+    EXPECT_EQ(bf16_input_splits(), 2);
+    EXPECT_TRUE(amx_for_f32());
+    set_prefill_precision("bf16");
+    EXPECT_EQ(bf16_input_splits(), 1);
+    EXPECT_TRUE(amx_for_f32());
+    set_prefill_precision("exact");
+    EXPECT_EQ(bf16_input_splits(), 3);
+    EXPECT_FALSE(amx_for_f32());
+    EXPECT_THROW(set_prefill_precision("half"), Error);
+    EXPECT_EQ(bf16_input_splits(), 3);
+}
+
 TEST(OpsLinear, Q8BlocksDequantiseAsScaleTimesInt) {
     const std::int64_t out = 3, in = 64;
     std::vector<std::uint8_t> raw(std::size_t(out * (in / 32) * 34));

@@ -6,6 +6,7 @@
 // at a time and hand it to BLAS.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "emu/ops/isa.h"
 #include "emu/tensor/tensor.h"
@@ -50,6 +51,15 @@ void set_amx_for_f32(bool on);
 void linear_backward_input(const float* dy, std::int64_t rows, const Tensor& w, float* dx, bool accumulate = false);
 void linear_backward_weight(const float* dy, const float* x, std::int64_t rows, std::int64_t out, std::int64_t in,
                             float* dw);
+
+// The user-facing choice behind the two knobs above, for prefill-sized products:
+//   exact (default): F32 results - F32 weights through OpenBLAS sgemm, BF16 weights on AMX
+//                    with the input split in 3 BF16 parts;
+//   fast:  2 parts on AMX for F32 and BF16 weights alike (about 1e-5 relative error; F32
+//          prefill measured 1.6-2x PyTorch's sgemm on this machine, docs/lm.md);
+//   bf16:  inputs rounded to BF16, as the official bf16 runtime and PyTorch's bf16 matmul do.
+// Without AMX every mode computes F32 products. Throws Error naming the modes otherwise.
+void set_prefill_precision(const std::string& mode);
 
 std::int64_t blas_min_rows();
 void set_blas_min_rows(std::int64_t rows);
