@@ -1,6 +1,7 @@
 #include "emu/train/lm_model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,18 @@ LmModel LmModel::from_tensors(const lm::Config& cfg, const std::map<std::string,
 
 LmModel LmModel::random(const lm::Config& cfg, std::uint64_t seed, float init_std) {
     return from_tensors(cfg, lm::random_weights(cfg, DType::F32, seed, init_std, 0.f));
+}
+
+namespace {
+bool exportable(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
+}  // namespace
+
+DType export_dtype_from_name(const std::string& name) {
+    std::string upper = name;
+    for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
+    DType t = DType::F32;
+    check(parse_dtype(upper, &t) && exportable(t), "export_dtype must be f32, bf16 or f16, got '", name, "'");
+    return t;
 }
 
 std::map<std::string, Tensor> grow_depth(const lm::Config& from, const std::map<std::string, Tensor>& tensors,
@@ -111,7 +124,7 @@ std::int64_t LmModel::parameter_count() const {
 lm::Weights LmModel::weights() const { return lm::Weights::load(cfg_, values_); }
 
 void LmModel::save_pretrained(const std::string& dir, DType dtype) const {
-    check(dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F16, "lm model: cannot export as ",
+    check(exportable(dtype), "lm model: cannot export as ",
           dtype_name(dtype), " (F32, BF16 or F16)");
     fs::create_directories(dir);
     nlohmann::json j = cfg_.to_json();

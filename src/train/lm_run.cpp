@@ -1,7 +1,5 @@
 #include "emu/train/lm_run.h"
 
-#include <cctype>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,7 +7,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include "emu/core/error.h"
 #include "emu/core/log.h"
@@ -114,14 +111,10 @@ LmBatchView view_of(const Batch& b, std::vector<float>& mask, std::vector<std::i
 }  // namespace
 
 LmRunReport run_lm_training(const nlohmann::json& config, const std::string& resume) {
-    static const std::set<std::string> known{
-        "out",          "seed",      "steps",        "lr",          "min_lr",       "warmup_steps",
-        "optimizer",    "grad_clip", "grad_accum",   "log_every",   "eval_every",   "eval_batches",
-        "save_every",   "keep_checkpoints", "threads", "model",     "data",         "vq",
-        "tokenizer",    "init_from", "grow_layers",  "export_dtype", "dida",        "eval_seed",
-        "generation",   "sample_every", "sample_prompts"};
-    for (auto it = config.begin(); it != config.end(); ++it)
-        check(known.count(it.key()), "lm config: unknown key '", it.key(), "'");
+    check_config_keys(config,
+                      {"threads", "model", "data", "vq", "tokenizer", "init_from", "grow_layers", "export_dtype",
+                       "dida", "eval_seed", "generation", "sample_every", "sample_prompts"},
+                      "lm config");
     const RunOptions run = run_options_from_json(config);
     // Every section is read before any expensive work, so a typo fails at once.
     LmModelSpec spec = lm_model_spec_from_json(config.value("model", nlohmann::json::object()));
@@ -147,14 +140,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         source_config = spec.config = lm::Config::load(init_from);
         if (grow_layers != 0) spec.config.num_hidden_layers = grow_layers;
     }
-    DType export_dtype = DType::F32;
-    if (config.contains("export_dtype")) {
-        std::string name = config["export_dtype"].get<std::string>();
-        for (char& c : name) c = char(std::toupper(static_cast<unsigned char>(c)));
-        check(parse_dtype(name, &export_dtype) &&
-                  (export_dtype == DType::F32 || export_dtype == DType::BF16 || export_dtype == DType::F16),
-              "lm config: export_dtype must be f32, bf16 or f16");
-    }
+    const DType export_dtype = export_dtype_from_name(config.value("export_dtype", std::string("f32")));
     const bool dida = config.contains("dida");
     const DidaConfig dida_config = dida ? dida_config_from_json(config["dida"]) : DidaConfig{};
 

@@ -53,6 +53,15 @@ RunOptions run_options_from_json(const nlohmann::json& j) {
     return o;
 }
 
+void check_config_keys(const nlohmann::json& j, const std::set<std::string>& own, const std::string& what) {
+    static const std::set<std::string> common{"out",          "seed",      "steps",      "lr",
+                                              "min_lr",       "warmup_steps", "optimizer", "grad_clip",
+                                              "grad_accum",   "log_every", "eval_every", "eval_batches",
+                                              "save_every",   "keep_checkpoints"};
+    for (auto it = j.begin(); it != j.end(); ++it)
+        check(common.count(it.key()) || own.count(it.key()), what, ": unknown key '", it.key(), "'");
+}
+
 nlohmann::json to_json(const RunOptions& o) {
     nlohmann::json opt = to_json(o.optimizer);
     opt.erase("lr");  // the schedule's lr is the one that counts

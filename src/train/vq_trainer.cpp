@@ -243,13 +243,9 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     const double codebook_std = config.value("codebook_std", 1.0);
     const int sample_every = config.value("sample_every", 0);
     const CodebookUpkeep upkeep = codebook_upkeep_from_json(config.value("codebook", nlohmann::json()));
-    static const std::set<std::string> known{
-        "out",       "seed",          "steps",        "lr",           "min_lr",       "warmup_steps",
-        "optimizer", "grad_clip",     "grad_accum",   "log_every",    "eval_every",   "eval_batches",
-        "save_every", "keep_checkpoints", "model",    "loss",         "data",         "codebook_std",
-        "sample_every", "codebook",   "init_from",    "trainable"};
-    for (auto it = config.begin(); it != config.end(); ++it)
-        check(known.count(it.key()), "train vq config: unknown key '", it.key(), "'");
+    check_config_keys(config,
+                      {"model", "loss", "data", "codebook_std", "sample_every", "codebook", "init_from", "trainable"},
+                      "train vq config");
     const int f = mc.downsample_factor();
     check(data.width % f == 0 && data.height % f == 0, "train vq: canvas ", data.width, "x", data.height,
           " is not a multiple of the downsample factor ", f);

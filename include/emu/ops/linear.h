@@ -56,7 +56,7 @@ void linear_backward_weight(const float* dy, const float* x, std::int64_t rows, 
 //   exact (default): F32 results - F32 weights through OpenBLAS sgemm, BF16 weights on AMX
 //                    with the input split in 3 BF16 parts;
 //   fast:  2 parts on AMX for F32 and BF16 weights alike (about 1e-5 relative error; F32
-//          prefill measured 1.6-2x PyTorch's sgemm on this machine, docs/lm.md);
+//          prefill measured 1.48-1.54x PyTorch's sgemm on this machine, docs/lm.md);
 //   bf16:  inputs rounded to BF16, as the official bf16 runtime and PyTorch's bf16 matmul do.
 // Without AMX every mode computes F32 products. Throws Error naming the modes otherwise.
 void set_prefill_precision(const std::string& mode);

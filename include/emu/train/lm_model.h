@@ -42,6 +42,9 @@ private:
     void alloc_grads();
 };
 
+// "f32", "bf16" or "f16" (any case) -> the dtype save_pretrained writes; Error otherwise.
+DType export_dtype_from_name(const std::string& name);
+
 // Weights of a deeper model (`to`, `to.num_hidden_layers` a multiple k of the source's)
 // that computes exactly what the source computes: source layer i becomes layer i*k, and the
 // k-1 layers after it are fresh random layers whose output projections (o_proj, down_proj)

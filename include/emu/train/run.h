@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +39,9 @@ struct RunOptions {
 // grad_clip, grad_accum, log_every, eval_every, eval_batches, save_every, keep_checkpoints)
 // and ignores the rest, which belongs to the trainer.
 RunOptions run_options_from_json(const nlohmann::json& j);
+// Every top-level key of a trainer's config must be one of the common keys above or one of
+// the trainer's own; otherwise Error "<what>: unknown key 'K'" (typos never pass silently).
+void check_config_keys(const nlohmann::json& j, const std::set<std::string>& own, const std::string& what);
 nlohmann::json to_json(const RunOptions& o);
 
 // --resume value -> checkpoint folder: "" -> none; "auto" -> the latest checkpoint in out
