@@ -14,6 +14,16 @@
 namespace emu::ops::detail {
 namespace {
 
+// Decode streams every weight once per token, one row after another: asking for
+// the bytes 1 KB ahead keeps more loads in flight than the hardware prefetcher
+// alone (BF16 decode of a real-size Emu3.5 layer 18.6 -> 21.9 tokens/s, the
+// 0.28 B model 32 -> 36, on the 2-core VM; 512 and 2048 gain less).
+constexpr std::int64_t kPrefetchBytes = 1024;
+
+EMU_AVX512 inline void prefetch_ahead(const void* p) {
+    _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+}
+
 template <DType T>
 EMU_AVX512 inline __m512 load_w(const void* w, std::int64_t i) {
     if constexpr (T == DType::F32) {
@@ -49,6 +59,10 @@ EMU_AVX512 void rows_fixed(const float* x, std::int64_t in, const void* w, std::
         for (int r = 0; r < R; ++r) a0[r] = a1[r] = _mm512_setzero_ps();
         std::int64_t i = 0;
         for (; i + 32 <= in; i += 32) {
+            if constexpr (T == DType::F32)
+                prefetch_ahead(static_cast<const float*>(w) + base + i);
+            else
+                prefetch_ahead(static_cast<const std::uint16_t*>(w) + base + i);
             __m512 w0 = load_w<T>(w, base + i), w1 = load_w<T>(w, base + i + 16);
             for (int r = 0; r < R; ++r) {
                 a0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + r * in + i), a0[r]);
@@ -89,6 +103,7 @@ EMU_AVX512 void q8_rows_fixed(const float* x, std::int64_t in, const void* w, st
         for (int r = 0; r < R; ++r) a0[r] = a1[r] = _mm512_setzero_ps();
         for (std::int64_t b = 0; b < blocks; ++b) {
             const std::uint8_t* blk = row + b * 34;
+            prefetch_ahead(blk);
             std::uint16_t d_bits;
             std::memcpy(&d_bits, blk, 2);
             const __m512 d = _mm512_set1_ps(f16_to_f32(d_bits));
