@@ -4,7 +4,7 @@
 //
 //   bench_lm --preset small|layer --dtype f32|bf16 [--threads 2] [--prefill 512]
 //            [--decode 16] [--dir DIR] [--precision exact|fast|bf16] [--bf16-splits 3] [--f32-amx]
-//            [--q8] [--bandwidth]
+//            [--q8] [--bandwidth] [--isa portable|avx2|avx512|avx512+amx]
 // The random weights are written to DIR (config.json + model.safetensors) and
 // then memory-mapped back, so the PyTorch script can load the very same ones.
 // GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics.
@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -102,6 +103,16 @@ int main(int argc, char** argv) try {
     if (flag(argc, argv, "f32-amx")) ops::set_amx_for_f32(true);
     const int splits = ops::bf16_input_splits();
     ops::set_num_threads(threads);
+    if (flag(argc, argv, "isa")) {  // cap the kernels, to measure the fallbacks on this CPU
+        const std::string want = arg(argc, argv, "isa", "");
+        bool known = false;
+        for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Amx})
+            if (want == ops::isa_name(isa)) {
+                ops::force_isa(isa);
+                known = true;
+            }
+        if (!known) throw std::runtime_error("--isa: unknown level '" + want + "'");
+    }
     if (flag(argc, argv, "bandwidth")) {
         double gbs = read_bandwidth_gbs(std::size_t(1) << 30);
         std::printf("{\"what\": \"bandwidth\", \"threads\": %d, \"read_gb_s\": %.2f}\n", threads, gbs);

@@ -14,16 +14,6 @@
 namespace emu::ops::detail {
 namespace {
 
-// Decode streams every weight once per token, one row after another: asking for
-// the bytes 1 KB ahead keeps more loads in flight than the hardware prefetcher
-// alone (BF16 decode of a real-size Emu3.5 layer 18.6 -> 21.9 tokens/s, the
-// 0.28 B model 32 -> 36, on the 2-core VM; 512 and 2048 gain less).
-constexpr std::int64_t kPrefetchBytes = 1024;
-
-EMU_AVX512 inline void prefetch_ahead(const void* p) {
-    _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
-}
-
 template <DType T>
 EMU_AVX512 inline __m512 load_w(const void* w, std::int64_t i) {
     if constexpr (T == DType::F32) {
