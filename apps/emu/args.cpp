@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "emu/core/error.h"
+#include "emu/ops/threads.h"
 
 namespace emu::cli {
 
@@ -60,6 +61,16 @@ long long Args::get_int(const std::string& flag, long long fallback) const {
     long long n = std::strtoll(v.c_str(), &end, 10);
     check(!v.empty() && *end == '\0' && errno == 0, "--", flag, " expects an integer, got '", v, "'");
     return n;
+}
+
+long long Args::get_int_in(const std::string& flag, long long fallback, long long lo, long long hi) const {
+    const long long n = get_int(flag, fallback);
+    check(n >= lo && n <= hi, "--", flag, " must be between ", lo, " and ", hi, ", got ", n);
+    return n;
+}
+
+void apply_threads_flag(const Args& args) {
+    ops::set_num_threads(int(args.get_int_in("threads", 0, 0, 4096)));
 }
 
 double Args::get_double(const std::string& flag, double fallback) const {

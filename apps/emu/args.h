@@ -19,6 +19,9 @@ public:
     std::string get(const std::string& flag, const std::string& fallback) const;
     std::string require(const std::string& flag) const;
     long long get_int(const std::string& flag, long long fallback) const;
+    // An integer that must lie in [lo, hi] (fallback when absent): values meant for an
+    // int never wrap around silently.
+    long long get_int_in(const std::string& flag, long long fallback, long long lo, long long hi) const;
     double get_double(const std::string& flag, double fallback) const;
     const std::vector<std::string>& positional() const { return positional_; }
 
@@ -27,6 +30,9 @@ private:
     std::map<std::string, std::vector<std::string>> all_values_;
     std::vector<std::string> positional_;
 };
+
+// --threads N for every command that computes: 0 (the default) = all cores.
+void apply_threads_flag(const Args& args);
 
 // Parses "1,2,3" into integers; throws Error naming the bad item.
 std::vector<long long> parse_int_list(const std::string& text);

@@ -19,7 +19,7 @@ namespace {
 int run_debug_logits(const std::vector<std::string>& argv) {
     Args args(argv, {"model", "ids", "out", "threads", "bf16-splits", "precision"}, {"decode", "q8", "kv-bf16"});
     const std::string model_dir = args.require("model"), out = args.require("out");
-    ops::set_num_threads(int(args.get_int("threads", 0)));
+    apply_threads_flag(args);
     ops::set_prefill_precision(args.get("precision", "exact"));
     if (args.has("bf16-splits")) {  // the finer knob: BF16-weight input splits alone
         const long long splits = args.get_int("bf16-splits", 3);

@@ -1,4 +1,5 @@
 // emu generate: every Emu3.5 task from the command line (one prompt, or a YAML list).
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -62,21 +63,27 @@ struct Overrides {
     }
     void apply(gen::GenerationSettings& s) const {
         const nlohmann::json& v = values;
+        // Flags and YAML values alike: an integer out of int's range is an error, not a wrap.
+        auto int_of = [&](const char* key) {
+            const long long n = v[key].get<long long>();
+            check(n >= INT_MIN && n <= INT_MAX, "--", key, " is out of range: ", n);
+            return int(n);
+        };
         try {
             if (v.contains("aspect")) s.aspect = v["aspect"].get<std::string>();
             if (v.contains("template")) s.template_text = v["template"].get<std::string>();
             if (v.contains("uncond-template")) s.uncond_template = v["uncond-template"].get<std::string>();
             if (v.contains("area")) s.image_area = v["area"].get<long long>();
             if (v.contains("decoder")) s.decoder = v["decoder"].get<std::string>();
-            if (v.contains("steps")) s.dida_steps = v["steps"].get<int>();
+            if (v.contains("steps")) s.dida_steps = int_of("steps");
             if (v.contains("seed")) s.seed = v["seed"].get<std::uint64_t>();
-            if (v.contains("max-new-tokens")) s.max_new_tokens = v["max-new-tokens"].get<int>();
+            if (v.contains("max-new-tokens")) s.max_new_tokens = int_of("max-new-tokens");
             if (v.contains("cfg")) s.cfg_scale = v["cfg"].get<float>();
             if (v.contains("text-temp")) s.text.temperature = v["text-temp"].get<float>();
-            if (v.contains("text-top-k")) s.text.top_k = v["text-top-k"].get<int>();
+            if (v.contains("text-top-k")) s.text.top_k = int_of("text-top-k");
             if (v.contains("text-top-p")) s.text.top_p = v["text-top-p"].get<float>();
             if (v.contains("image-temp")) s.image.temperature = v["image-temp"].get<float>();
-            if (v.contains("image-top-k")) s.image.top_k = v["image-top-k"].get<int>();
+            if (v.contains("image-top-k")) s.image.top_k = int_of("image-top-k");
             if (v.contains("image-top-p")) s.image.top_p = v["image-top-p"].get<float>();
             if (v.contains("greedy") && v["greedy"].get<bool>()) s.text.greedy = s.image.greedy = true;
         } catch (const nlohmann::json::exception& e) {
@@ -148,7 +155,7 @@ int run_job(const gen::Generator& generator, const std::string& task, const Job&
 int run_generate(const std::vector<std::string>& argv) {
     Args args(argv, kValued, kSwitches);
     set_quiet(args.has("quiet"));
-    ops::set_num_threads(int(args.get_int("threads", 0)));
+    apply_threads_flag(args);
     ops::set_prefill_precision(args.get("precision", "exact"));
 
     nlohmann::json config = nlohmann::json::object();

@@ -19,9 +19,9 @@ int run_world_sample(const std::vector<std::string>& argv) {
     const world::Task task = world::task_from_name(args.require("task"));
     world::WorldConfig config;
     const long long size = args.get_int("size", 64);
-    config.width = int(args.get_int("width", size));
-    config.height = int(args.get_int("height", size));
-    config.max_objects = int(args.get_int("max-objects", config.max_objects));
+    config.width = int(args.get_int_in("width", size, 1, 1 << 16));
+    config.height = int(args.get_int_in("height", size, 1, 1 << 16));
+    config.max_objects = int(args.get_int_in("max-objects", config.max_objects, 0, 1 << 16));
     const long long n = args.get_int("n", 16);
     check(n >= 0 && n <= 10000000, "--n ", n, " is out of range");
     const long long seed = args.get_int("seed", 0);
@@ -49,8 +49,8 @@ int run_world_parse(const std::vector<std::string>& argv) {
     Args args(argv, {"cols", "rows"}, {});
     check(!args.positional().empty(), "usage: emu world parse IMAGE.png... [--cols C --rows R]");
     world::ParseOptions opt;
-    opt.cols = int(args.get_int("cols", 3));
-    opt.rows = int(args.get_int("rows", 3));
+    opt.cols = int(args.get_int_in("cols", 3, 1, 1000));
+    opt.rows = int(args.get_int_in("rows", 3, 1, 1000));
     for (const auto& path : args.positional()) {
         const world::ParseResult r = world::parse_image_detailed(world::read_png(path), opt);
         nlohmann::json scores = nlohmann::json::array();

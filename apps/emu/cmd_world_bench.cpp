@@ -37,7 +37,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
                "text-top-k", "text-top-p", "image-temp", "image-top-k", "image-top-p", "threads", "history", "steps", "gallery", "gallery-n", "jobs", "precision"},
               {"greedy", "quiet", "list-correct"});
     set_quiet(args.has("quiet"));
-    ops::set_num_threads(int(args.get_int("threads", 0)));
+    apply_threads_flag(args);
     ops::set_prefill_precision(args.get("precision", "exact"));
     std::string model = args.get("model", ""), vq = args.get("vq", "");
     if (model.empty()) model = find_default_model();
@@ -45,32 +45,32 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     check(!vq.empty(), "--vq is required to decode the pictures");
     train::WorldBenchOptions o;
     o.task = world::task_from_name(args.require("task"));
-    o.n = int(args.get_int("n", 100));
+    o.n = int(args.get_int_in("n", 100, 1, 10000000));
     o.seed = std::uint64_t(args.get_int("seed", 1000));
-    o.history = int(args.get_int("history", 1));
-    o.jobs = int(args.get_int("jobs", 1));
+    o.history = int(args.get_int_in("history", 1, 1, 64));
+    o.jobs = int(args.get_int_in("jobs", 1, 1, 256));
     check(o.jobs >= 1 && o.jobs <= 256, "--jobs must be in 1..256");
     const std::string gallery = args.get("gallery", "");
-    if (!gallery.empty()) o.gallery = int(args.get_int("gallery-n", 12));
+    if (!gallery.empty()) o.gallery = int(args.get_int_in("gallery-n", 12, 1, 10000));
     check(o.gallery >= 0 && o.gallery <= 1000, "--gallery-n must be in 0..1000");
-    if (args.has("size")) o.world.width = o.world.height = int(args.get_int("size", 64));
+    if (args.has("size")) o.world.width = o.world.height = int(args.get_int_in("size", 64, 1, 1 << 16));
     o.world.validate();
 
     gen::Generator generator = gen::Generator::load(model, vq, args.get("tokenizer", ""));
     gen::GenerationSettings s = generator.defaults("t2i");
     if (args.has("cfg")) s.cfg_scale = float(args.get_double("cfg", s.cfg_scale));
-    if (args.has("max-new-tokens")) s.max_new_tokens = int(args.get_int("max-new-tokens", 0));
+    if (args.has("max-new-tokens")) s.max_new_tokens = int(args.get_int_in("max-new-tokens", 0, 1, 1 << 24));
     s.text.temperature = float(args.get_double("text-temp", s.text.temperature));
-    s.text.top_k = int(args.get_int("text-top-k", s.text.top_k));
+    s.text.top_k = int(args.get_int_in("text-top-k", s.text.top_k, 0, 1 << 30));
     s.text.top_p = float(args.get_double("text-top-p", s.text.top_p));
     s.image.temperature = float(args.get_double("image-temp", s.image.temperature));
-    s.image.top_k = int(args.get_int("image-top-k", s.image.top_k));
+    s.image.top_k = int(args.get_int_in("image-top-k", s.image.top_k, 0, 1 << 30));
     s.image.top_p = float(args.get_double("image-top-p", s.image.top_p));
     if (args.has("greedy")) s.text.greedy = s.image.greedy = true;
     s.seed = o.seed;
     s.decoder = args.get("decoder", s.decoder);
     check(s.decoder == "ar" || s.decoder == "dida", "--decoder must be ar or dida, got '", s.decoder, "'");
-    s.dida_steps = int(args.get_int("steps", s.dida_steps));
+    s.dida_steps = int(args.get_int_in("steps", s.dida_steps, 1, 1 << 20));
 
     Progress progress("bench " + std::string(world::task_name(o.task)), o.n);
     train::WorldBenchResult r = train::run_world_bench(generator, s, o, [&](int done, int) { progress.update(done); });
@@ -79,7 +79,10 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     std::printf("%s", r.report.table().c_str());
     if (args.has("list-correct")) {
         std::string list;
-        for (int i : r.all_correct) list += (list.empty() ? "" : ",") + std::to_string(i);
+        for (int i : r.all_correct) {
+            if (!list.empty()) list += ',';
+            list += std::to_string(i);
+        }
         std::printf("all checks passed: samples %s\n", list.empty() ? "(none)" : list.c_str());
     }
     nlohmann::ordered_json j = r.report.json();

@@ -144,6 +144,10 @@ TEST(Generate, BadInputGivesOneClearError) {
     expect_error(base_args(out) + "--max-new-tokens 0 'x'", "max-new-tokens");
     expect_error(base_args(out) + "--task x2i --image /nonexistent.png 'x'", "no such image");
     expect_error(base_args(out) + "--cfg -1 'x'", "cfg");
+    // Integers are range-checked before they reach an int: no silent wrap-around.
+    expect_error(base_args(out) + "--threads -3 'x'", "--threads must be between 0 and 4096, got -3");
+    expect_error(base_args(out) + "--max-new-tokens 99999999999 'x'", "--max-new-tokens is out of range");
+    expect_error(base_args(out) + "--image-top-k 4294967297 'x'", "--image-top-k is out of range");
     // A vocabulary without visual tokens cannot make images.
     std::string novis = temp_dir("gen_novis");
     for (const char* f : {"emu3.tiktoken", "tokenizer_config.json", "config.json", "model.safetensors"})
@@ -186,6 +190,11 @@ TEST(WorldBench, ScoresHeldOutPromptsAndReportsCost) {
     EXPECT_NE(table.find("| 2 |"), std::string::npos) << table;
     CommandResult bad = run_emu("world bench --task t2i --decoder maskgit --model '" + tiny().dir + "' --vq '" + tiny().vq_dir + "'");
     EXPECT_NE(bad.status, 0);
+    for (const std::string flags : {"--jobs 0", "--n 4294967297", "--steps -1"}) {
+        bad = run_emu("world bench --task t2i " + flags + " --model '" + tiny().dir + "' --vq '" + tiny().vq_dir + "'");
+        EXPECT_NE(bad.status, 0) << flags;
+        EXPECT_NE(bad.out.find("must be between"), std::string::npos) << bad.out;
+    }
 }
 
 TEST(Generate, ParallelDecodingWithTheTransformer) {
