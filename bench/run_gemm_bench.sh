@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 THREADS=${THREADS:-2}; ROWS=${ROWS:-512}; DTYPE=${DTYPE:-bf16}; PRECISION=${PRECISION:-bf16}; REPEAT=${REPEAT:-2}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# OpenMP wait policy: libgomp's default unless set, as in run_lm_bench.sh.
 TORCH_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp  # as in run_lm_bench.sh: not the reference BLAS
 cmake --build "$BUILD" -j2 --target bench_gemm >/dev/null
 OUT=$(mktemp)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # emu.cpp LM vs PyTorch eager, same random weights, same thread count, one run:
 #   bench/run_lm_bench.sh [build-dir]
-# Env: THREADS (2), PREFILL (512), DECODE (16), REPEAT (3: emu and torch runs alternate, the
+# Env: THREADS (2), PREFILL (512), DECODE (16), OMP_WAIT_POLICY (unset), REPEAT (3: emu and torch runs alternate, the
 #      table shows per-metric medians, since a shared machine's load changes between runs),
 #      PRESETS ("small layer"), DTYPES ("f32 bf16"),
 #      WORK (/tmp/emu-lm-bench: weights are written there once and reused).
@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 THREADS=${THREADS:-2}; PREFILL=${PREFILL:-512}; DECODE=${DECODE:-16}; REPEAT=${REPEAT:-3}
 PRESETS=${PRESETS:-"small layer"}; DTYPES=${DTYPES:-"f32 bf16"}; WORK=${WORK:-/tmp/emu-lm-bench}
-# Both sides use libgomp; on a shared machine spinning threads lose their core to
-# other processes, so both wait passively (same setting for emu and torch).
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# Both sides use libgomp with its default wait policy (spin a while, then sleep), as a
+# user runs them. On a loaded machine spinning threads lose their core to other
+# processes: set OMP_WAIT_POLICY=passive for both sides there (decode with its many
+# short parallel regions then loses 15-25% on the 0.28 B model, prefill ~10%).
 # Debian's torch links libblas.so.3 (BLAS_INFO=generic): put OpenBLAS (openmp) first
 # whatever update-alternatives selects, instead of the slow reference BLAS.
 TORCH_BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
