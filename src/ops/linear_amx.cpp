@@ -194,8 +194,15 @@ EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, cons
             cfg.rows[t] = 16;
         }
         _tile_loadconfig(&cfg);
-        std::vector<std::uint32_t> packed(std::size_t(kGroup * block_words));
-        std::vector<float> acc(std::size_t(kGroup * mpad * 32));
+        // Per-thread scratch kept across calls: small products come thousands of times
+        // per image, and zero-filling fresh buffers cost more than their tile work.
+        // Both are written before they are read (packing; tile_zero for the first chunk).
+        thread_local std::vector<std::uint32_t> packed_buf;
+        thread_local std::vector<float> acc_buf;
+        if (packed_buf.size() < std::size_t(kGroup * block_words)) packed_buf.resize(std::size_t(kGroup * block_words));
+        if (acc_buf.size() < std::size_t(kGroup * mpad * 32)) acc_buf.resize(std::size_t(kGroup * mpad * 32));
+        std::uint32_t* const packed = packed_buf.data();
+        float* const acc = acc_buf.data();
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t g = 0; g < groups; ++g) {
             const std::int64_t n_first = g * kGroup * 32;
@@ -205,14 +212,14 @@ EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, cons
                 for (std::int64_t j = 0; j < blocks; ++j) {
                     if (w_dtype == DType::F32)
                         pack_b_f32(static_cast<const float*>(w), out, in, n_first + 32 * j, kc0, kcn, w_splits,
-                                   packed.data() + j * block_words);
+                                   packed + j * block_words);
                     else
                         pack_b(static_cast<const std::uint16_t*>(w), out, in, n_first + 32 * j, kc0, kcn,
-                               packed.data() + j * block_words);
+                               packed + j * block_words);
                 }
                 for (std::int64_t mb = 0; mb < mblocks; ++mb) {
                     for (std::int64_t j = 0; j < blocks; ++j) {
-                        float* c = acc.data() + (j * mblocks + mb) * 1024;
+                        float* c = acc + (j * mblocks + mb) * 1024;
                         if (kc0 == 0) {
                             _tile_zero(0);
                             _tile_zero(1);
@@ -224,7 +231,7 @@ EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, cons
                             _tile_loadd(2, c + 512, 64);
                             _tile_loadd(3, c + 768, 64);
                         }
-                        const std::uint32_t* bj = packed.data() + j * block_words;
+                        const std::uint32_t* bj = packed + j * block_words;
                         for (std::int64_t ks = 0; ks < kcn; ++ks)
                             for (int sb = 0; sb < w_splits; ++sb) {
                                 const std::uint32_t* b0 = bj + (sb * kcn + ks) * 512;
@@ -254,7 +261,7 @@ EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, cons
                     for (int i = 0; i < 2; ++i)
                         for (int t = 0; t < 2; ++t) {
                             const std::int64_t col = n_first + 32 * j + 16 * t, n = std::min<std::int64_t>(16, out - col);
-                            const float* tile = acc.data() + (j * mblocks + mb) * 1024 + (2 * i + t) * 256;
+                            const float* tile = acc + (j * mblocks + mb) * 1024 + (2 * i + t) * 256;
                             for (std::int64_t r = 0; r < 16 && n > 0; ++r) {
                                 const std::int64_t row = 32 * mb + 16 * i + r;
                                 if (row < rows) std::memcpy(y + row * out + col, tile + r * 16, std::size_t(n) * sizeof(float));
