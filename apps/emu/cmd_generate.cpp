@@ -179,6 +179,7 @@ int run_generate(const std::vector<std::string>& argv) {
     const std::string task = setting("task", "t2i");
     gen::task_defaults(task);  // unknown tasks fail before anything loads
     const std::string out_dir = setting("out", "outputs");
+    check(!fs::exists(out_dir) || fs::is_directory(out_dir), "--out ", out_dir, ": exists and is not a folder");
 
     // The jobs: one from the flags, or the config's list.
     std::vector<Job> jobs;

@@ -1,6 +1,7 @@
 // emu train dida --from MODEL --config FILE: discrete diffusion adaptation of a trained
 // model, so that `emu generate --decoder dida` can decode its images in a few passes.
 #include <cstdio>
+#include <filesystem>
 
 #include "command.h"
 #include "emu/core/error.h"
@@ -13,7 +14,12 @@ namespace {
 int run_train_dida(const std::vector<std::string>& argv) {
     TrainInvocation inv = parse_train_invocation(argv, {"from"});
     nlohmann::json config = inv.config;
-    if (inv.args->has("from")) config["init_from"] = inv.args->get("from", "");
+    if (inv.args->has("from")) {
+        const std::string from = inv.args->get("from", "");
+        // Checked before the run loads its data: a wrong --from is the likelier mistake.
+        check(std::filesystem::is_directory(from), "--from ", from, ": not a folder (expected a trained model or run)");
+        config["init_from"] = from;
+    }
     check(config.contains("init_from"), "emu train dida needs --from MODEL (or init_from in the config)");
     if (!config.contains("dida")) config["dida"] = nlohmann::json::object();
     const train::LmRunReport r = train::run_lm_training(config, inv.resume);

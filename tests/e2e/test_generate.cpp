@@ -148,6 +148,10 @@ TEST(Generate, BadInputGivesOneClearError) {
     expect_error(base_args(out) + "--threads -3 'x'", "--threads must be between 0 and 4096, got -3");
     expect_error(base_args(out) + "--max-new-tokens 99999999999 'x'", "--max-new-tokens is out of range");
     expect_error(base_args(out) + "--image-top-k 4294967297 'x'", "--image-top-k is out of range");
+    const std::string file = out + "/not-a-folder";
+    std::ofstream(file) << "x";
+    expect_error("generate --model '" + tiny().dir + "' --vq '" + tiny().vq_dir + "' --quiet --out '" + file + "' 'x'",
+                 "exists and is not a folder");
     // A vocabulary without visual tokens cannot make images.
     std::string novis = temp_dir("gen_novis");
     for (const char* f : {"emu3.tiktoken", "tokenizer_config.json", "config.json", "model.safetensors"})

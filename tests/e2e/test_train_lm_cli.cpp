@@ -198,4 +198,8 @@ TEST(TrainDidaCli, AdaptsATrainedModelForParallelDecoding) {
     CommandResult bad = run_emu("train dida --quiet --config '" + dir + "/dida.yaml'");
     EXPECT_NE(bad.status, 0);
     EXPECT_NE(bad.out.find("--from"), std::string::npos) << bad.out;
+    // So is a --from that is not there, named before anything else is loaded.
+    bad = run_emu("train dida --quiet --from '" + dir + "/nope' --config '" + dir + "/dida.yaml'");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.out.find("/nope: not a folder"), std::string::npos) << bad.out;
 }
