@@ -148,6 +148,15 @@ bool amx_available() {
 
 EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
                         std::int64_t out, float* y, int splits) {
+    // Long prompts go through in slabs of rows, so the per-thread scratch (input planes,
+    // accumulators) stays bounded however many rows come; each slab packs the weights
+    // again, which costs the same share of the work as for a single slab.
+    constexpr std::int64_t kSlabRows = 1024;
+    if (rows > kSlabRows) {
+        for (std::int64_t r0 = 0; r0 < rows; r0 += kSlabRows)
+            amx_linear(x + r0 * in, std::min(kSlabRows, rows - r0), in, w, w_dtype, out, y + r0 * out, splits);
+        return;
+    }
     const int kSplits = std::clamp(splits, 1, kMaxSplits);
     const int w_splits = w_dtype == DType::F32 ? kSplits : 1;
     const std::int64_t kpad = (in + kTileK - 1) / kTileK * kTileK, ksteps = kpad / kTileK;

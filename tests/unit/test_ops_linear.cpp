@@ -75,7 +75,7 @@ TEST(OpsLinear, PrefillPathsMatchReferenceOnEveryIsa) {
     for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
         for (auto [rows, in, out] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{20, 70, 45}, {33, 100, 70},
                                      {64, 64, 32}, {17, 1, 5}, {3, 300, 1100},
-                                     {70, 1100, 300}}) {
+                                     {70, 1100, 300}, {1100, 40, 24}}) {  // last: slabs of rows on AMX
             Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 5)).to(dt);
             std::vector<float> x = randn(std::size_t(rows * in), 6);
             std::vector<double> want = reference(x, rows, w);
