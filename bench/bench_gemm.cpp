@@ -8,7 +8,6 @@
 // on AMX machines, one per probe: the tile-product rate of one core with 0, 2 or 4
 // tile loads per 4 products (4 is what a 2x2-tile GEMM kernel must do per k-step).
 #include <immintrin.h>
-#include <omp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 
 #include "emu/ops/isa.h"
 #include "emu/ops/linear.h"
+#include "emu/ops/threads.h"
 #include "emu/tensor/tensor.h"
 
 namespace {
@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     const std::int64_t rows = std::stoll(arg(argc, argv, "rows", "512"));
     const std::string dtype = arg(argc, argv, "dtype", "bf16"), precision = arg(argc, argv, "precision", "bf16");
     const int repeat = std::stoi(arg(argc, argv, "repeat", "5"));
-    omp_set_num_threads(threads);
+    ops::set_num_threads(threads);  // OpenMP and OpenBLAS (exact F32 goes through sgemm)
     ops::set_prefill_precision(precision);
 
     // Emu3.5 layer products: q, k/v, o, gate/up, down.

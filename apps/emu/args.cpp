@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "emu/core/error.h"
+#include "emu/ops/linear.h"
 #include "emu/ops/threads.h"
 
 namespace emu::cli {
@@ -69,8 +70,9 @@ long long Args::get_int_in(const std::string& flag, long long fallback, long lon
     return n;
 }
 
-void apply_threads_flag(const Args& args) {
+void apply_compute_flags(const Args& args) {
     ops::set_num_threads(int(args.get_int_in("threads", 0, 0, 4096)));
+    ops::set_prefill_precision(args.get("precision", "exact"));
 }
 
 double Args::get_double(const std::string& flag, double fallback) const {

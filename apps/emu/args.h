@@ -31,8 +31,9 @@ private:
     std::vector<std::string> positional_;
 };
 
-// --threads N for every command that computes: 0 (the default) = all cores.
-void apply_threads_flag(const Args& args);
+// The flags of every command that runs the model: --threads N (0, the default: all
+// cores) and --precision exact|fast|bf16 (default exact; ops::set_prefill_precision).
+void apply_compute_flags(const Args& args);
 
 // Parses "1,2,3" into integers; throws Error naming the bad item.
 std::vector<long long> parse_int_list(const std::string& text);

@@ -19,8 +19,7 @@ namespace {
 int run_debug_logits(const std::vector<std::string>& argv) {
     Args args(argv, {"model", "ids", "out", "threads", "bf16-splits", "precision"}, {"decode", "q8", "kv-bf16"});
     const std::string model_dir = args.require("model"), out = args.require("out");
-    apply_threads_flag(args);
-    ops::set_prefill_precision(args.get("precision", "exact"));
+    apply_compute_flags(args);
     if (args.has("bf16-splits")) {  // the finer knob: BF16-weight input splits alone
         const long long splits = args.get_int("bf16-splits", 3);
         check(splits >= 1 && splits <= 3, "--bf16-splits must be 1, 2 or 3");

@@ -14,8 +14,6 @@
 #include "emu/io/config.h"
 #include "emu/io/generation_output.h"
 #include "emu/io/safetensors.h"
-#include "emu/ops/linear.h"
-#include "emu/ops/threads.h"
 
 namespace fs = std::filesystem;
 
@@ -155,8 +153,7 @@ int run_job(const gen::Generator& generator, const std::string& task, const Job&
 int run_generate(const std::vector<std::string>& argv) {
     Args args(argv, kValued, kSwitches);
     set_quiet(args.has("quiet"));
-    apply_threads_flag(args);
-    ops::set_prefill_precision(args.get("precision", "exact"));
+    apply_compute_flags(args);
 
     nlohmann::json config = nlohmann::json::object();
     if (args.has("config")) config = load_yaml_as_json(args.get("config", ""));

@@ -20,12 +20,11 @@ int run_eval(const std::vector<std::string>& argv) {
     check(args.positional().empty(), "usage: emu vq eval --vq DIR [--n N] [--seed S] [--size PX] [--sample OUT.png]");
     const vision::Ibq ibq = vision::Ibq::load(args.require("vq"));
     train::VqDataConfig data;
-    data.eval_images = int(args.get_int_in("n", 1000, 1, 10000000));
+    data.eval_images = int(args.get_int_in("n", 1000, 1, 1000000));
     data.eval_seed = std::uint64_t(args.get_int("seed", 7000001));
     data.width = data.height = int(args.get_int_in("size", 64, 1, 1 << 16));
     data.max_objects = int(args.get_int_in("max-objects", data.max_objects, 0, 1 << 16));
     data.agent_prob = args.get_double("agent-prob", data.agent_prob);
-    check(data.eval_images > 0 && data.eval_images <= 1000000, "--n must be in 1..1000000");
     data.validate();
     Progress progress("vq eval", data.eval_images);
     const train::VqEvalResult r = train::evaluate_ibq(ibq, data, args.get("sample", ""),

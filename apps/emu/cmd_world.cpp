@@ -22,8 +22,7 @@ int run_world_sample(const std::vector<std::string>& argv) {
     config.width = int(args.get_int_in("width", size, 1, 1 << 16));
     config.height = int(args.get_int_in("height", size, 1, 1 << 16));
     config.max_objects = int(args.get_int_in("max-objects", config.max_objects, 0, 1 << 16));
-    const long long n = args.get_int("n", 16);
-    check(n >= 0 && n <= 10000000, "--n ", n, " is out of range");
+    const long long n = args.get_int_in("n", 16, 0, 10000000);
     const long long seed = args.get_int("seed", 0);
     check(seed >= 0, "--seed must be >= 0");
     const std::string out = args.require("out");

@@ -91,8 +91,8 @@ EMU_AMX inline void transpose16(__m512i r[16]) {
 
 // Packs weight rows [n0, n0+32) x k-steps [ks0, ks0+kcn) into VNNI B tiles of
 // 32-bit words: dst[ks][t][p][n] = (W[n0+16t+n][32ks+2p], W[..][32ks+2p+1]), zero
-// padded past the matrix; the two tiles of a k-step are adjacent. Row n's 16 words of a k-step become column n of
-// the tile, so each 16x16 word block is a transpose.
+// padded past the matrix; the two tiles of a k-step are adjacent. Row n's 16 words
+// of a k-step become column n of the tile, so each 16x16 word block is a transpose.
 EMU_AMX void pack_b(const std::uint16_t* w, std::int64_t out, std::int64_t in, std::int64_t n0, std::int64_t ks0,
                     std::int64_t kcn, std::uint32_t* dst) {
     for (int t = 0; t < 2; ++t)

@@ -44,10 +44,7 @@ EMU_AVX2 void rows_fixed(const float* x, std::int64_t in, const void* w, std::in
         for (int r = 0; r < R; ++r) a0[r] = a1[r] = _mm256_setzero_ps();
         std::int64_t i = 0;
         for (; i + 16 <= in; i += 16) {
-            if constexpr (T == DType::F32)
-                prefetch_ahead(static_cast<const float*>(w) + base + i);
-            else
-                prefetch_ahead(static_cast<const std::uint16_t*>(w) + base + i);
+            prefetch_weights_ahead<T>(w, base + i);
             __m256 w0 = load_w<T>(w, base + i), w1 = load_w<T>(w, base + i + 8);
             for (int r = 0; r < R; ++r) {
                 a0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * in + i), a0[r]);

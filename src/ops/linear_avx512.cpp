@@ -49,10 +49,7 @@ EMU_AVX512 void rows_fixed(const float* x, std::int64_t in, const void* w, std::
         for (int r = 0; r < R; ++r) a0[r] = a1[r] = _mm512_setzero_ps();
         std::int64_t i = 0;
         for (; i + 32 <= in; i += 32) {
-            if constexpr (T == DType::F32)
-                prefetch_ahead(static_cast<const float*>(w) + base + i);
-            else
-                prefetch_ahead(static_cast<const std::uint16_t*>(w) + base + i);
+            prefetch_weights_ahead<T>(w, base + i);
             __m512 w0 = load_w<T>(w, base + i), w1 = load_w<T>(w, base + i + 16);
             for (int r = 0; r < R; ++r) {
                 a0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + r * in + i), a0[r]);

@@ -16,6 +16,14 @@ constexpr std::int64_t kMaxRows = 4;
 // Q8_0 20.5 -> 36.4, on the 2-core VM; 512 and 2048 bytes gain less).
 constexpr std::int64_t kPrefetchBytes = 1024;
 inline void prefetch_ahead(const void* p) { __builtin_prefetch(static_cast<const char*>(p) + kPrefetchBytes, 0, 3); }
+// The same for element i of a float weight matrix stored as T (F32, or 16-bit BF16/F16).
+template <DType T>
+inline void prefetch_weights_ahead(const void* w, std::int64_t i) {
+    if constexpr (T == DType::F32)
+        prefetch_ahead(static_cast<const float*>(w) + i);
+    else
+        prefetch_ahead(static_cast<const std::uint16_t*>(w) + i);
+}
 using RowsKernel = void (*)(const float* x, std::int64_t rows, std::int64_t in, const void* w, std::int64_t o0,
                             std::int64_t o1, float* y, std::int64_t ldy);
 
