@@ -36,6 +36,8 @@ int run_eval(const std::vector<std::string>& argv) {
                               {"parse_accuracy", r.parse_accuracy},
                               {"psnr", r.psnr},
                               {"codes_used", r.codes_used},
+                              {"background_cells", r.background_cells},
+                              {"background_codes", r.background_codes},
                               {"seed", data.eval_seed},
                               {"size", data.width}};
     std::printf("%s\n", j.dump().c_str());

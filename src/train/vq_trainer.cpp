@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include "emu/core/rng.h"
 #include "emu/io/image.h"
 #include "emu/train/checkpoint.h"
+#include "emu/train/codebook_restart.h"
 #include "emu/train/metrics.h"
 #include "emu/train/run.h"
 #include "emu/vision/ibq.h"
@@ -81,6 +83,28 @@ Tensor vq_image(const VqDataConfig& c, const world::Scene& scene) {
     return vision::image_to_tensor(world::to_io_image(world::render(scene, c.width, c.height)));
 }
 
+namespace {
+// Adds the codes of the plain-background cells of `picture` (the cell's patch and its
+// neighbours' all equal to `empty`, the same picture without objects) to `codes_seen`.
+std::int64_t collect_background_codes(const world::Image& picture, const world::Image& empty, const Tensor& codes,
+                                      std::set<std::int64_t>& codes_seen) {
+    const int h = int(codes.shape()[0]), w = int(codes.shape()[1]);
+    const int ch = picture.height / h, cw = picture.width / w;
+    std::int64_t cells = 0;
+    for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j) {
+            bool plain = true;
+            for (int y = std::max(0, (i - 1) * ch); plain && y < std::min(picture.height, (i + 2) * ch); ++y)
+                for (int x = std::max(0, (j - 1) * cw); plain && x < std::min(picture.width, (j + 2) * cw); ++x)
+                    plain = std::equal(picture.px(x, y), picture.px(x, y) + 3, empty.px(x, y));
+            if (!plain) continue;
+            codes_seen.insert(codes.data<std::int64_t>()[i * w + j]);
+            ++cells;
+        }
+    return cells;
+}
+}  // namespace
+
 VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const std::string& sample_png) {
     return evaluate_ibq(vision::Ibq(model.config(), model.weights()), data, sample_png);
 }
@@ -88,7 +112,7 @@ VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const s
 VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, const std::string& sample_png,
                           const std::function<void(int done, int total)>& progress) {
     VqEvalResult r;
-    std::set<std::int64_t> used;
+    std::set<std::int64_t> used, background;
     const int shown = std::min(data.eval_images, 8);
     // Sample sheet: the first pictures on top, their reconstructions below.
     world::Image grid;
@@ -100,6 +124,9 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
         const world::Image orig = world::render(truth, data.width, data.height);
         const Tensor codes = ibq.encode(vision::image_to_tensor(world::to_io_image(orig)));
         for (std::uint64_t k = 0; k < codes.numel(); ++k) used.insert(codes.data<std::int64_t>()[k]);
+        world::Scene plain;
+        plain.background = truth.background;
+        r.background_cells += collect_background_codes(orig, world::render(plain, data.width, data.height), codes, background);
         const world::Image rec = world::from_io_image(vision::tensor_to_image(ibq.decode(codes)));
         double se = 0;
         for (std::size_t k = 0; k < rec.rgb.size(); ++k) {
@@ -125,6 +152,7 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
         r.parse_accuracy = double(correct) / r.images;
     }
     r.codes_used = double(used.size());
+    r.background_codes = double(background.size());
     if (!grid.rgb.empty()) {
         fs::create_directories(fs::path(sample_png).parent_path());
         world::write_png(sample_png, grid);
@@ -150,10 +178,12 @@ vision::IbqConfig model_config_from_json(const nlohmann::json& j, int width) {
     return vision::IbqConfig::from_json(m, "vq model config");
 }
 
-// The trainer's codebook care (not part of the model): `codebook: {norm: R, restart_every: K}`.
+// The trainer's codebook care (not part of the model):
+// `codebook: {norm: R, restart_every: K, restart_from: random|error}`.
 struct CodebookUpkeep {
     double norm = 0;        // > 0: every code rescaled to this L2 norm after each step
     int restart_every = 0;  // > 0: every K steps, codes unused in the last K steps restart
+    bool restart_from_error = false;  // restart where the codebook fits worst (else uniformly)
 };
 
 CodebookUpkeep codebook_upkeep_from_json(const nlohmann::json& j) {
@@ -161,9 +191,14 @@ CodebookUpkeep codebook_upkeep_from_json(const nlohmann::json& j) {
     if (j.is_null()) return u;
     check(j.is_object(), "train vq: 'codebook' must be a mapping");
     for (auto it = j.begin(); it != j.end(); ++it)
-        check(it.key() == "norm" || it.key() == "restart_every", "train vq: unknown key 'codebook.", it.key(), "'");
+        check(it.key() == "norm" || it.key() == "restart_every" || it.key() == "restart_from",
+              "train vq: unknown key 'codebook.", it.key(), "' (norm, restart_every, restart_from)");
     u.norm = j.value("norm", 0.0);
     u.restart_every = j.value("restart_every", 0);
+    const std::string from = j.value("restart_from", std::string("random"));
+    check(from == "random" || from == "error", "train vq: codebook.restart_from must be random or error, got '",
+          from, "'");
+    u.restart_from_error = from == "error";
     check(u.norm >= 0 && std::isfinite(u.norm), "train vq: codebook.norm must be >= 0");
     check(u.restart_every >= 0, "train vq: codebook.restart_every must be >= 0");
     return u;
@@ -197,26 +232,6 @@ void collect_codes(const std::vector<VqImageResult>& results, int D, std::vector
         for (std::size_t i = 0; i < n; ++i)
             for (int d = 0; d < D; ++d) batch_z.push_back(r.state.z[std::size_t(d) * n + i]);
     }
-}
-
-// Codes nobody chose since the last restart move onto random encoder outputs of the last
-// batch (the VQ-VAE "random restart"): a collapsed codebook recovers instead of wasting
-// most of its entries. Returns how many codes moved.
-int restart_dead_codes(VqModel& model, const std::vector<std::int64_t>& usage, const std::vector<float>& batch_z,
-                       std::uint64_t seed) {
-    float* E = codebook_of(model);
-    const int D = model.config().embed_dim;
-    const std::size_t positions = batch_z.size() / std::size_t(D);
-    if (positions == 0) return 0;
-    Rng rng(seed);
-    int moved = 0;
-    for (std::size_t i = 0; i < usage.size(); ++i) {
-        if (usage[i] > 0) continue;
-        const float* z = batch_z.data() + rng.below(positions) * D;
-        for (int d = 0; d < D; ++d) E[i * D + d] = z[d] + 0.01f * float(rng.uniform() - 0.5);
-        ++moved;
-    }
-    return moved;
 }
 
 std::string fmt(const char* f, double v) {
@@ -303,6 +318,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
                        {"split", "eval"},
                        {"psnr", outcome.last_eval.psnr},
                        {"parse_accuracy", outcome.last_eval.parse_accuracy},
+                       {"background_codes", outcome.last_eval.background_codes},
                        {"codes_used", outcome.last_eval.codes_used},
                        {"images", outcome.last_eval.images}});
         if (!quiet)
@@ -341,7 +357,9 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
         ++state.step;
         int restarted = 0;
         if (upkeep.restart_every > 0 && state.step % upkeep.restart_every == 0) {
-            restarted = restart_dead_codes(model, usage, batch_z, mix_seed({run.seed, 0xDEADull, std::uint64_t(state.step)}));
+            const std::span<float> codebook(codebook_of(model), std::size_t(mc.n_embed) * std::size_t(mc.embed_dim));
+            restarted = restart_dead_codes(codebook, mc.embed_dim, usage, batch_z, upkeep.restart_from_error,
+                                           mix_seed({run.seed, 0xDEADull, std::uint64_t(state.step)}));
             std::fill(usage.begin(), usage.end(), 0);
         }
         if (upkeep.norm > 0) normalise_codebook(model, upkeep.norm);

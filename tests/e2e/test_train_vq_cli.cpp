@@ -176,6 +176,14 @@ TEST(VqEvalCli, ScoresHeldOutReconstructions) {
     EXPECT_GE(j["parse_accuracy"].get<double>(), 0.0);
     EXPECT_LE(j["parse_accuracy"].get<double>(), 1.0);
     EXPECT_GT(j["psnr"].get<double>(), 0.0);
+    EXPECT_LE(j["background_codes"].get<double>(), j["codes_used"].get<double>());
+    EXPECT_LE(j["background_cells"].get<int>(), 5 * 24 * 24);  // 48x48 pictures, 24x24 codes
+    // Without objects every cell is plain background, so every code is a background code.
+    r = run_emu("vq eval --vq '" + dir + "/run' --n 3 --seed 11 --size 48 --max-objects 0 --agent-prob 0");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const nlohmann::json empty = nlohmann::json::parse(r.out.substr(r.out.rfind("{\"")));
+    EXPECT_EQ(empty["background_cells"].get<int>(), 3 * 24 * 24);
+    EXPECT_EQ(empty["background_codes"], empty["codes_used"]);
     // The sample sheet: the 5 pictures in a row, their reconstructions under them.
     const world::Image sheet = world::read_png(dir + "/s.png");
     EXPECT_EQ(sheet.width, 5 * 48);

@@ -53,6 +53,10 @@ struct VqEvalResult {
     double psnr = 0;            // mean over images, of the 8-bit reconstruction
     double parse_accuracy = 0;  // reconstructions the ShapesWorld evaluator reads as the true scene
     double codes_used = 0;      // distinct codes over the eval set
+    // Cells whose patch and neighbouring patches are all plain background, and the distinct
+    // codes they got: a tokenizer that codes patches locally needs one per background colour.
+    std::int64_t background_cells = 0;
+    double background_codes = 0;
     std::vector<int> failures;  // indices of the first (up to 20) pictures read wrongly
 };
 // Encodes and decodes each held-out picture with vision::Ibq on the model's weights (the
