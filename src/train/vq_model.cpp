@@ -37,6 +37,7 @@ void VqLossConfig::validate() const {
     check(entropy_temperature > 0, "vq loss: entropy_temperature must be > 0");
     check(object_weight >= 0, "vq loss: object_weight must be >= 0");
     check(edge_weight >= 0, "vq loss: edge_weight must be >= 0");
+    check(background_consistency >= 0, "vq loss: background_consistency must be >= 0");
 }
 
 VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
@@ -45,7 +46,8 @@ VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
     check(j.is_object(), "vq loss: expected a mapping");
     static const std::set<std::string> known{"l1", "l2", "quant", "beta", "entropy", "entropy_temperature",
                                              "sample_minimization_weight", "batch_maximization_weight",
-                                             "straight_through", "object_weight", "edge_weight"};
+                                             "straight_through", "object_weight", "edge_weight",
+                                             "background_consistency"};
     for (auto it = j.begin(); it != j.end(); ++it) check(known.count(it.key()), "vq loss: unknown key '", it.key(), "'");
     auto num = [&](const char* k, double& dst) {
         if (!j.contains(k)) return;
@@ -66,6 +68,7 @@ VqLossConfig vq_loss_config_from_json(const nlohmann::json& j) {
     }
     num("object_weight", c.object_weight);
     num("edge_weight", c.edge_weight);
+    num("background_consistency", c.background_consistency);
     c.validate();
     return c;
 }
@@ -81,7 +84,8 @@ nlohmann::json to_json(const VqLossConfig& c) {
             {"batch_maximization_weight", c.batch_maximization_weight},
             {"straight_through", c.straight_through},
             {"object_weight", c.object_weight},
-            {"edge_weight", c.edge_weight}};
+            {"edge_weight", c.edge_weight},
+            {"background_consistency", c.background_consistency}};
 }
 
 VqModel::VqModel(vision::IbqConfig config) : config_(std::move(config)) {
@@ -348,20 +352,29 @@ namespace {
 // most common colour of the picture (its background), plus edge_weight where it differs from
 // a 4-neighbour's (the outlines that tell a shape from another). Empty when both are 0.
 // img is [3, H, W].
+using Rgb = std::array<float, 3>;
+Rgb pixel_colour(const std::vector<float>& img, int hw, int i) { return {img[i], img[hw + i], img[2 * hw + i]}; }
+
+// The most common colour of a [3, H, W] picture: a ShapesWorld picture's background.
+Rgb background_colour(const std::vector<float>& img, int hw) {
+    std::map<Rgb, int> count;
+    for (int i = 0; i < hw; ++i) ++count[pixel_colour(img, hw, i)];
+    auto mode = count.begin();
+    for (auto it = count.begin(); it != count.end(); ++it)
+        if (it->second > mode->second) mode = it;
+    return mode->first;
+}
+
 std::vector<float> pixel_weights(const std::vector<float>& img, int H, int W, double object_weight,
                                  double edge_weight) {
     if (object_weight <= 0 && edge_weight <= 0) return {};
     const int hw = H * W;
-    auto colour = [&](int i) { return std::array<float, 3>{img[i], img[hw + i], img[2 * hw + i]}; };
+    auto colour = [&](int i) { return pixel_colour(img, hw, i); };
     std::vector<float> w(hw, 1.f);
     if (object_weight > 0) {
-        std::map<std::array<float, 3>, int> count;
-        for (int i = 0; i < hw; ++i) ++count[colour(i)];
-        auto mode = count.begin();
-        for (auto it = count.begin(); it != count.end(); ++it)
-            if (it->second > mode->second) mode = it;
+        const Rgb background = background_colour(img, hw);
         for (int i = 0; i < hw; ++i)
-            if (colour(i) != mode->first) w[i] += float(object_weight);
+            if (colour(i) != background) w[i] += float(object_weight);
     }
     if (edge_weight > 0)
         for (int y = 0; y < H; ++y)
@@ -374,6 +387,25 @@ std::vector<float> pixel_weights(const std::vector<float>& img, int H, int W, do
             }
     return w;
 }
+
+}  // namespace
+
+std::vector<std::size_t> plain_background_cells(int H, int W, int f, const std::function<bool(int x, int y)>& is_background) {
+    check(f > 0 && H % f == 0 && W % f == 0, "plain_background_cells: ", H, "x", W, " is not a multiple of ", f);
+    std::vector<std::size_t> cells;
+    const int h = H / f, w = W / f;
+    for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j) {
+            bool plain = true;
+            for (int y = std::max(0, (i - 1) * f); plain && y < std::min(H, (i + 2) * f); ++y)
+                for (int x = std::max(0, (j - 1) * f); plain && x < std::min(W, (j + 2) * f); ++x)
+                    plain = is_background(x, y);
+            if (plain) cells.push_back(std::size_t(i) * std::size_t(w) + std::size_t(j));
+        }
+    return cells;
+}
+
+namespace {
 
 // Per image: the quantizer's forward state.
 struct QuantState {
@@ -427,6 +459,8 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         QuantState q;
         std::vector<float> weight;  // per pixel reconstruction weight; empty = all 1
         double quant = 0, l1 = 0, l2 = 0;
+        Rgb background{};                // most common colour (background_consistency only)
+        std::vector<std::size_t> plain;  // plain-background cells (background_consistency only)
     };
     std::vector<PerImage> per(B);
     VqLosses L;
@@ -499,6 +533,12 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         P.rec = P.dec->decoder(P.zq);
         const float* x = P.img->v.data();
         P.weight = pixel_weights(P.img->v, H, Wd, loss.object_weight, loss.edge_weight);
+        if (loss.background_consistency > 0) {
+            P.background = background_colour(P.img->v, H * Wd);
+            P.plain = plain_background_cells(H, Wd, f, [&](int px, int py) {
+                return pixel_colour(P.img->v, H * Wd, py * Wd + px) == P.background;
+            });
+        }
         double l1 = 0, l2 = 0;
         for (std::size_t k = 0; k < P.rec->v.size(); ++k) {
             const double d = double(P.rec->v[k]) - x[k], wk = P.weight.empty() ? 1.0 : P.weight[k % (H * Wd)];
@@ -577,7 +617,31 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
             }
         }
     }
-    L.total = L.rec + loss.quant * L.quant + loss.entropy * L.entropy;
+    // Background consistency: per background colour, the mean encoder output over the
+    // batch's plain-background cells; each such cell is pulled toward it (the mean's own
+    // gradient cancels: the deviations sum to zero).
+    std::vector<std::vector<float>> background_mean(B);  // per image: its colour's mean, [D]
+    if (loss.background_consistency > 0) {
+        std::map<Rgb, std::pair<std::vector<double>, std::size_t>> sums;
+        for (const PerImage& P : per) {
+            auto& [sum, count] = sums[P.background];
+            sum.resize(std::size_t(D), 0.0);
+            for (std::size_t i : P.plain)
+                for (int d = 0; d < D; ++d) sum[std::size_t(d)] += P.z->v[std::size_t(d) * n + i];
+            count += P.plain.size();
+        }
+        for (int b = 0; b < B; ++b) {
+            const auto& [sum, count] = sums[per[b].background];
+            background_mean[b].assign(std::size_t(D), 0.f);
+            for (int d = 0; d < D; ++d) background_mean[b][std::size_t(d)] = float(sum[std::size_t(d)] / double(std::max<std::size_t>(count, 1)));
+            for (std::size_t i : per[b].plain)
+                for (int d = 0; d < D; ++d) {
+                    const double dev = double(per[b].z->v[std::size_t(d) * n + i]) - background_mean[b][std::size_t(d)];
+                    L.background += dev * dev / Mq;
+                }
+        }
+    }
+    L.total = L.rec + loss.quant * L.quant + loss.entropy * L.entropy + loss.background_consistency * L.background;
 
     if (!backward) return L;
     std::vector<std::map<std::string, std::vector<float>>> thread_grads(T > 1 ? T : 0);
@@ -652,6 +716,11 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         // logits = z^T E^T: dz[D, n] += E^T[D, N] dl^T[N, n]; dE[N, D] += dl^T[N, n] z^T[n, D].
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, D, int(n), N, 1.f, E, D, dl.data(), N, 1.f, dz, int(n));
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, N, D, int(n), 1.f, dl.data(), N, z, int(n), 1.f, dE, D);
+        for (std::size_t i : P.plain)
+            for (int d = 0; d < D; ++d) {
+                const std::size_t k = std::size_t(d) * n + i;
+                dz[k] += float(loss.background_consistency * 2.0 * (double(z[k]) - background_mean[b][std::size_t(d)]) / Mq);
+            }
         P.enc->backward();
         P.enc.reset();
     }

@@ -84,24 +84,16 @@ Tensor vq_image(const VqDataConfig& c, const world::Scene& scene) {
 }
 
 namespace {
-// Adds the codes of the plain-background cells of `picture` (the cell's patch and its
-// neighbours' all equal to `empty`, the same picture without objects) to `codes_seen`.
+// Adds the codes of the plain-background cells of `picture` (see plain_background_cells;
+// `empty` is the same picture without objects) to `codes_seen`; returns how many cells.
 std::int64_t collect_background_codes(const world::Image& picture, const world::Image& empty, const Tensor& codes,
                                       std::set<std::int64_t>& codes_seen) {
-    const int h = int(codes.shape()[0]), w = int(codes.shape()[1]);
-    const int ch = picture.height / h, cw = picture.width / w;
-    std::int64_t cells = 0;
-    for (int i = 0; i < h; ++i)
-        for (int j = 0; j < w; ++j) {
-            bool plain = true;
-            for (int y = std::max(0, (i - 1) * ch); plain && y < std::min(picture.height, (i + 2) * ch); ++y)
-                for (int x = std::max(0, (j - 1) * cw); plain && x < std::min(picture.width, (j + 2) * cw); ++x)
-                    plain = std::equal(picture.px(x, y), picture.px(x, y) + 3, empty.px(x, y));
-            if (!plain) continue;
-            codes_seen.insert(codes.data<std::int64_t>()[i * w + j]);
-            ++cells;
-        }
-    return cells;
+    const int f = picture.height / int(codes.shape()[0]);
+    const auto cells = plain_background_cells(picture.height, picture.width, f, [&](int x, int y) {
+        return std::equal(picture.px(x, y), picture.px(x, y) + 3, empty.px(x, y));
+    });
+    for (std::size_t c : cells) codes_seen.insert(codes.data<std::int64_t>()[c]);
+    return std::int64_t(cells.size());
 }
 }  // namespace
 
@@ -348,6 +340,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
             sum.rec += l.rec / run.grad_accum;
             sum.quant += l.quant / run.grad_accum;
             sum.entropy += l.entropy / run.grad_accum;
+            sum.background += l.background / run.grad_accum;
             sum.codes_used = std::max(sum.codes_used, l.codes_used);
             accum.end_micro(params);
         }
@@ -375,6 +368,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
                                   {"grad_norm", norm},   {"codes_used", sum.codes_used},
                                   {"images_per_s", progress.units_per_second()}};
             if (lc.entropy > 0) rec["entropy"] = sum.entropy;
+            if (lc.background_consistency > 0) rec["background"] = sum.background;
             if (restarted) rec["restarted_codes"] = restarted;
             metrics.write(rec);
         }

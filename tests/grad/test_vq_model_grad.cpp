@@ -102,6 +102,49 @@ TEST(VqModelGrad, StraightThroughWithObjectWeightAndEntropy) {
     check_model_grads(lc, 4, "", 1e-2, true);
 }
 
+TEST(VqModelGrad, BackgroundConsistencyGradients) {
+    train::VqLossConfig lc;
+    lc.l1 = 0;
+    lc.straight_through = true;
+    lc.background_consistency = 3.0;
+    check_model_grads(lc, 5, "", 1e-2, true);
+}
+
+TEST(VqModelGrad, BackgroundConsistencyIsTheSpreadOfPlainBackgroundCells) {
+    // images_with_background: pixel rows 0-4 of 8 are background; with 2x2 cells only cell
+    // row 0 has background in its own and its neighbours' pixels (row 1's neighbours reach
+    // pixel row 5). Both pictures share the colour, so the 8 cells share one mean.
+    const auto cells = train::plain_background_cells(8, 8, 2, [](int, int y) { return y < 5; });
+    ASSERT_EQ(cells, (std::vector<std::size_t>{0, 1, 2, 3}));
+    omp_set_num_threads(1);
+    train::VqModel model(tiny_config());
+    model.init_random(7, 0.5);
+    const auto images = images_with_background(2, 7);
+    train::VqLossConfig plain;
+    train::VqLossConfig weighted = plain;
+    weighted.background_consistency = 2.0;
+    std::vector<train::VqImageResult> res;
+    const train::VqLosses l0 = model.step(images, plain, false, &res, true);
+    const train::VqLosses lw = model.step(images, weighted, false);
+    const int D = tiny_config().embed_dim;
+    const std::size_t n = 16;
+    std::vector<double> mean(std::size_t(D), 0.0);
+    for (const auto& r : res)
+        for (std::size_t c : cells)
+            for (int d = 0; d < D; ++d) mean[std::size_t(d)] += r.state.z[std::size_t(d) * n + c] / 8.0;
+    double spread = 0;
+    for (const auto& r : res)
+        for (std::size_t c : cells)
+            for (int d = 0; d < D; ++d) {
+                const double dev = r.state.z[std::size_t(d) * n + c] - mean[std::size_t(d)];
+                spread += dev * dev;
+            }
+    spread /= 2.0 * double(n) * D;
+    EXPECT_GT(spread, 0.0);
+    EXPECT_NEAR(lw.background, spread, 1e-9 + 1e-5 * spread);
+    EXPECT_NEAR(lw.total, l0.total + 2.0 * spread, 1e-9 + 1e-6 * lw.total);
+}
+
 TEST(VqModelGrad, ObjectWeightWeighsOnlyNonBackgroundPixels) {
     // With object_weight w the loss is the plain loss plus w times the loss of the pixels off
     // the background colour; a reconstruction loss only (quant 0) isolates that.

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <functional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -50,13 +51,25 @@ struct VqLossConfig {
     // edge_weight adds this much weight to every pixel whose colour differs from one of its
     // four neighbours': the outlines, where one shape differs from another.
     double edge_weight = 0.0;
+    // background_consistency pulls the encoder outputs of plain-background cells (see
+    // plain_background_cells) toward their mean over the batch's pictures of the same
+    // background colour: weight * sum |z - mean|^2 / (pictures x cells x embed_dim). Why:
+    // otherwise the encoder, whose mid-block attention and GroupNorm see the whole picture,
+    // gives plain background a different code by place and content elsewhere (316 codes for
+    // two colours in emu-mini's first tokenizer), codes the transformer must then predict.
+    double background_consistency = 0.0;
     void validate() const;
 };
 VqLossConfig vq_loss_config_from_json(const nlohmann::json& j);  // missing keys keep defaults
 nlohmann::json to_json(const VqLossConfig& c);
 
+// Cells of the f x f code grid of an H x W picture whose own pixels and their 8
+// neighbours' (clipped at the border) are all background: cell indices, row-major.
+std::vector<std::size_t> plain_background_cells(int H, int W, int f, const std::function<bool(int x, int y)>& is_background);
+
 struct VqLosses {
     double total = 0, rec = 0, l1 = 0, l2 = 0, quant = 0, entropy = 0, sample_entropy = 0, avg_entropy = 0;
+    double background = 0;  // the background_consistency term before its weight
     double codes_used = 0;  // distinct codes in the batch
 };
 
