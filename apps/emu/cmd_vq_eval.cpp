@@ -38,6 +38,7 @@ int run_eval(const std::vector<std::string>& argv) {
                               {"codes_used", r.codes_used},
                               {"background_cells", r.background_cells},
                               {"background_codes", r.background_codes},
+                              {"background_code_entropy", r.background_code_entropy},
                               {"seed", data.eval_seed},
                               {"size", data.width}};
     std::printf("%s\n", j.dump().c_str());

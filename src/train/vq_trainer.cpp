@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -84,17 +85,39 @@ Tensor vq_image(const VqDataConfig& c, const world::Scene& scene) {
 }
 
 namespace {
-// Adds the codes of the plain-background cells of `picture` (see plain_background_cells;
-// `empty` is the same picture without objects) to `codes_seen`; returns how many cells.
-std::int64_t collect_background_codes(const world::Image& picture, const world::Image& empty, const Tensor& codes,
-                                      std::set<std::int64_t>& codes_seen) {
-    const int f = picture.height / int(codes.shape()[0]);
-    const auto cells = plain_background_cells(picture.height, picture.width, f, [&](int x, int y) {
-        return std::equal(picture.px(x, y), picture.px(x, y) + 3, empty.px(x, y));
-    });
-    for (std::size_t c : cells) codes_seen.insert(codes.data<std::int64_t>()[c]);
-    return std::int64_t(cells.size());
-}
+// How the codes of plain-background cells spread: a tokenizer that codes patches locally
+// gives plain background one code per colour, wherever it sits and whatever else the
+// picture holds.
+struct BackgroundCodeStats {
+    std::set<std::int64_t> codes;
+    // (background colour, cell) -> code -> count
+    std::map<std::pair<int, std::size_t>, std::map<std::int64_t, std::int64_t>> by_place;
+    std::int64_t cells = 0;
+
+    // `empty` is the same picture without objects (see plain_background_cells).
+    void add(const world::Image& picture, const world::Image& empty, int colour, const Tensor& codes_hw) {
+        const int f = picture.height / int(codes_hw.shape()[0]);
+        const auto plain = plain_background_cells(picture.height, picture.width, f, [&](int x, int y) {
+            return std::equal(picture.px(x, y), picture.px(x, y) + 3, empty.px(x, y));
+        });
+        for (std::size_t c : plain) {
+            const std::int64_t code = codes_hw.data<std::int64_t>()[c];
+            codes.insert(code);
+            ++by_place[{colour, c}][code];
+        }
+        cells += std::int64_t(plain.size());
+    }
+    // Entropy (nats) of a plain cell's code given its colour and place, averaged over cells.
+    double conditional_entropy() const {
+        double sum = 0;
+        for (const auto& [place, counts] : by_place) {
+            std::int64_t n = 0;
+            for (const auto& [code, k] : counts) n += k;
+            for (const auto& [code, k] : counts) sum -= double(k) * std::log(double(k) / double(n));
+        }
+        return cells > 0 ? sum / double(cells) : 0.0;
+    }
+};
 }  // namespace
 
 VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const std::string& sample_png) {
@@ -104,7 +127,8 @@ VqEvalResult evaluate_vq(const VqModel& model, const VqDataConfig& data, const s
 VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, const std::string& sample_png,
                           const std::function<void(int done, int total)>& progress) {
     VqEvalResult r;
-    std::set<std::int64_t> used, background;
+    std::set<std::int64_t> used;
+    BackgroundCodeStats background;
     const int shown = std::min(data.eval_images, 8);
     // Sample sheet: the first pictures on top, their reconstructions below.
     world::Image grid;
@@ -118,7 +142,7 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
         for (std::uint64_t k = 0; k < codes.numel(); ++k) used.insert(codes.data<std::int64_t>()[k]);
         world::Scene plain;
         plain.background = truth.background;
-        r.background_cells += collect_background_codes(orig, world::render(plain, data.width, data.height), codes, background);
+        background.add(orig, world::render(plain, data.width, data.height), int(truth.background), codes);
         const world::Image rec = world::from_io_image(vision::tensor_to_image(ibq.decode(codes)));
         double se = 0;
         for (std::size_t k = 0; k < rec.rgb.size(); ++k) {
@@ -144,7 +168,9 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
         r.parse_accuracy = double(correct) / r.images;
     }
     r.codes_used = double(used.size());
-    r.background_codes = double(background.size());
+    r.background_cells = background.cells;
+    r.background_codes = double(background.codes.size());
+    r.background_code_entropy = background.conditional_entropy();
     if (!grid.rgb.empty()) {
         fs::create_directories(fs::path(sample_png).parent_path());
         world::write_png(sample_png, grid);
@@ -311,6 +337,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
                        {"psnr", outcome.last_eval.psnr},
                        {"parse_accuracy", outcome.last_eval.parse_accuracy},
                        {"background_codes", outcome.last_eval.background_codes},
+                       {"background_code_entropy", outcome.last_eval.background_code_entropy},
                        {"codes_used", outcome.last_eval.codes_used},
                        {"images", outcome.last_eval.images}});
         if (!quiet)

@@ -184,6 +184,9 @@ TEST(VqEvalCli, ScoresHeldOutReconstructions) {
     const nlohmann::json empty = nlohmann::json::parse(r.out.substr(r.out.rfind("{\"")));
     EXPECT_EQ(empty["background_cells"].get<int>(), 3 * 24 * 24);
     EXPECT_EQ(empty["background_codes"], empty["codes_used"]);
+    // 3 pictures: at most 3 codes per colour and place, at most ln 3 nats.
+    EXPECT_GE(empty["background_code_entropy"].get<double>(), 0.0);
+    EXPECT_LE(empty["background_code_entropy"].get<double>(), std::log(3.0) + 1e-9);
     // The sample sheet: the 5 pictures in a row, their reconstructions under them.
     const world::Image sheet = world::read_png(dir + "/s.png");
     EXPECT_EQ(sheet.width, 5 * 48);

@@ -57,6 +57,9 @@ struct VqEvalResult {
     // codes they got: a tokenizer that codes patches locally needs one per background colour.
     std::int64_t background_cells = 0;
     double background_codes = 0;
+    // Entropy (nats) of such a cell's code given its background colour and place, averaged
+    // over the cells: 0 when plain background always gets the same code at the same place.
+    double background_code_entropy = 0;
     std::vector<int> failures;  // indices of the first (up to 20) pictures read wrongly
 };
 // Encodes and decodes each held-out picture with vision::Ibq on the model's weights (the
