@@ -348,10 +348,6 @@ struct VqGraph {
 
 namespace {
 
-// Reconstruction weight per pixel: 1, plus object_weight where the colour differs from the
-// most common colour of the picture (its background), plus edge_weight where it differs from
-// a 4-neighbour's (the outlines that tell a shape from another). Empty when both are 0.
-// img is [3, H, W].
 using Rgb = std::array<float, 3>;
 Rgb pixel_colour(const std::vector<float>& img, int hw, int i) { return {img[i], img[hw + i], img[2 * hw + i]}; }
 
@@ -365,14 +361,17 @@ Rgb background_colour(const std::vector<float>& img, int hw) {
     return mode->first;
 }
 
-std::vector<float> pixel_weights(const std::vector<float>& img, int H, int W, double object_weight,
-                                 double edge_weight) {
+// Reconstruction weight per pixel: 1, plus object_weight where the colour differs from
+// `background` (background_colour of the picture), plus edge_weight where it differs from
+// a 4-neighbour's (the outlines that tell a shape from another). Empty when both are 0.
+// img is [3, H, W].
+std::vector<float> pixel_weights(const std::vector<float>& img, int H, int W, const Rgb& background,
+                                 double object_weight, double edge_weight) {
     if (object_weight <= 0 && edge_weight <= 0) return {};
     const int hw = H * W;
     auto colour = [&](int i) { return pixel_colour(img, hw, i); };
     std::vector<float> w(hw, 1.f);
     if (object_weight > 0) {
-        const Rgb background = background_colour(img, hw);
         for (int i = 0; i < hw; ++i)
             if (colour(i) != background) w[i] += float(object_weight);
     }
@@ -459,7 +458,7 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         QuantState q;
         std::vector<float> weight;  // per pixel reconstruction weight; empty = all 1
         double quant = 0, l1 = 0, l2 = 0;
-        Rgb background{};                // most common colour (background_consistency only)
+        Rgb background{};                // most common colour (object_weight, background_consistency)
         std::vector<std::size_t> plain;  // plain-background cells (background_consistency only)
     };
     std::vector<PerImage> per(B);
@@ -532,9 +531,10 @@ VqLosses VqModel::step(const std::vector<Tensor>& images, const VqLossConfig& lo
         // Decoder and reconstruction loss.
         P.rec = P.dec->decoder(P.zq);
         const float* x = P.img->v.data();
-        P.weight = pixel_weights(P.img->v, H, Wd, loss.object_weight, loss.edge_weight);
-        if (loss.background_consistency > 0) {
+        if (loss.object_weight > 0 || loss.background_consistency > 0)
             P.background = background_colour(P.img->v, H * Wd);
+        P.weight = pixel_weights(P.img->v, H, Wd, P.background, loss.object_weight, loss.edge_weight);
+        if (loss.background_consistency > 0) {
             P.plain = plain_background_cells(H, Wd, f, [&](int px, int py) {
                 return pixel_colour(P.img->v, H * Wd, py * Wd + px) == P.background;
             });

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -89,23 +88,25 @@ namespace {
 // gives plain background one code per colour, wherever it sits and whatever else the
 // picture holds.
 struct BackgroundCodeStats {
-    std::set<std::int64_t> codes;
     // (background colour, cell) -> code -> count
     std::map<std::pair<int, std::size_t>, std::map<std::int64_t, std::int64_t>> by_place;
     std::int64_t cells = 0;
 
-    // `empty` is the same picture without objects (see plain_background_cells).
-    void add(const world::Image& picture, const world::Image& empty, int colour, const Tensor& codes_hw) {
+    void add(const world::Image& picture, world::Colour background, const Tensor& codes_hw) {
+        const world::Rgb bg = world::colour_rgb(background);
         const int f = picture.height / int(codes_hw.shape()[0]);
         const auto plain = plain_background_cells(picture.height, picture.width, f, [&](int x, int y) {
-            return std::equal(picture.px(x, y), picture.px(x, y) + 3, empty.px(x, y));
+            const std::uint8_t* p = picture.px(x, y);
+            return p[0] == bg.r && p[1] == bg.g && p[2] == bg.b;
         });
-        for (std::size_t c : plain) {
-            const std::int64_t code = codes_hw.data<std::int64_t>()[c];
-            codes.insert(code);
-            ++by_place[{colour, c}][code];
-        }
+        for (std::size_t c : plain) ++by_place[{int(background), c}][codes_hw.data<std::int64_t>()[c]];
         cells += std::int64_t(plain.size());
+    }
+    std::size_t distinct_codes() const {
+        std::set<std::int64_t> codes;
+        for (const auto& [place, counts] : by_place)
+            for (const auto& [code, k] : counts) codes.insert(code);
+        return codes.size();
     }
     // Entropy (nats) of a plain cell's code given its colour and place, averaged over cells.
     double conditional_entropy() const {
@@ -140,9 +141,7 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
         const world::Image orig = world::render(truth, data.width, data.height);
         const Tensor codes = ibq.encode(vision::image_to_tensor(world::to_io_image(orig)));
         for (std::uint64_t k = 0; k < codes.numel(); ++k) used.insert(codes.data<std::int64_t>()[k]);
-        world::Scene plain;
-        plain.background = truth.background;
-        background.add(orig, world::render(plain, data.width, data.height), int(truth.background), codes);
+        background.add(orig, truth.background, codes);
         const world::Image rec = world::from_io_image(vision::tensor_to_image(ibq.decode(codes)));
         double se = 0;
         for (std::size_t k = 0; k < rec.rgb.size(); ++k) {
@@ -169,7 +168,7 @@ VqEvalResult evaluate_ibq(const vision::Ibq& ibq, const VqDataConfig& data, cons
     }
     r.codes_used = double(used.size());
     r.background_cells = background.cells;
-    r.background_codes = double(background.codes.size());
+    r.background_codes = double(background.distinct_codes());
     r.background_code_entropy = background.conditional_entropy();
     if (!grid.rgb.empty()) {
         fs::create_directories(fs::path(sample_png).parent_path());
