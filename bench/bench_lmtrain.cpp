@@ -3,6 +3,7 @@
 // bench/lmtrain_torch.py can run the same step in PyTorch eager autograd.
 //   bench_lmtrain [--threads 2] [--steps 5] [--rows 4] [--seq 512] [--layers 5] [--hidden 256]
 //                 [--heads 4] [--kv-heads 2] [--head-dim 64] [--inter 768] [--vocab 2048] [--dir D]
+//                 [--precision exact|fast|bf16]   (the products, as `precision:` in `emu train lm`)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "emu/ops/linear.h"
 #include "emu/ops/threads.h"
 #include "emu/train/lm_model.h"
 #include "emu/train/optimizer.h"
@@ -41,7 +43,7 @@ int main(int argc, char** argv) {
     c.eoi_token_id = 5;
     c.eol_token_id = 6;
     c.eof_token_id = 7;
-    std::string dir = "/tmp/emu-lmtrain-bench";
+    std::string dir = "/tmp/emu-lmtrain-bench", precision = "exact";
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i];
         const long long v = std::atoll(argv[i + 1]);
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
         else if (k == "--inter") c.intermediate_size = v;
         else if (k == "--vocab") c.vocab_size = v;
         else if (k == "--dir") dir = argv[i + 1];
+        else if (k == "--precision") precision = argv[i + 1];
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
     }
     c.validate();
     ops::set_num_threads(threads);
+    ops::set_prefill_precision(precision);
     train::LmModel model = train::LmModel::random(c, 1);
     model.save_pretrained(dir);
     std::mt19937 rng(7);
@@ -101,10 +105,10 @@ int main(int argc, char** argv) {
         best = std::min(best, std::chrono::duration<double>(t3 - t0).count());
     }
     const double step_s = (t_fwd + t_bwd + t_opt) / steps;
-    std::printf("{\"what\": \"emu\", \"params\": %lld, \"threads\": %d, \"rows\": %lld, \"seq\": %lld, "
+    std::printf("{\"what\": \"emu\", \"precision\": \"%s\", \"params\": %lld, \"threads\": %d, \"rows\": %lld, \"seq\": %lld, "
                 "\"step_s\": %.4f, \"best_step_s\": %.4f, \"tok_s\": %.1f, \"forward_s\": %.4f, \"backward_s\": %.4f, "
                 "\"optimizer_s\": %.4f, \"losses\": [",
-                (long long)model.parameter_count(), threads, (long long)rows, (long long)seq, step_s, best,
+                precision.c_str(), (long long)model.parameter_count(), threads, (long long)rows, (long long)seq, step_s, best,
                 double(rows * seq) / step_s, t_fwd / steps, t_bwd / steps, t_opt / steps);
     for (std::size_t i = 0; i < losses.size(); ++i) std::printf("%s%.6f", i ? ", " : "", losses[i]);
     std::printf("]}\n");

@@ -11,11 +11,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cpuid.h>
 #include <cstring>
 #include <vector>
 
+#include "emu/core/error.h"
 #include "emu/tensor/dtype.h"
 #include "linear_kernels.h"
 
@@ -139,6 +142,59 @@ EMU_AMX void pack_b_f32(const float* w, std::int64_t out, std::int64_t in, std::
         }
 }
 
+
+// F32 B stored k-major (B(k, n) = b[k * ld + n], as x in dw = dyᵀ · x and w in dx = dy · w):
+// the same tile layout as pack_b_f32, but a word's two values come from rows k and k + 1,
+// so no transpose is needed, only an interleave of two rows' BF16 parts.
+EMU_AMX void pack_b_f32_rows(const float* b, std::int64_t ld, std::int64_t n_total, std::int64_t k_total,
+                             std::int64_t n0, std::int64_t ks0, std::int64_t kcn, int splits, std::uint32_t* dst) {
+    for (int t = 0; t < 2; ++t) {
+        const std::int64_t col = n0 + 16 * t;
+        const __mmask16 m = lanes16(n_total - col);
+        for (std::int64_t ks = 0; ks < kcn; ++ks) {
+            const std::int64_t k0 = (ks0 + ks) * kTileK;
+            for (int p = 0; p < 16; ++p) {
+                const std::int64_t k = k0 + 2 * p;
+                __m512 even = k < k_total ? _mm512_maskz_loadu_ps(m, b + k * ld + col) : _mm512_setzero_ps();
+                __m512 odd = k + 1 < k_total ? _mm512_maskz_loadu_ps(m, b + (k + 1) * ld + col) : _mm512_setzero_ps();
+                for (int sp = 0; sp < splits; ++sp) {
+                    const __m512i e = _mm512_cvtepu16_epi32(split_bf16(even));
+                    const __m512i o = _mm512_cvtepu16_epi32(split_bf16(odd));
+                    _mm512_storeu_si512(dst + ((sp * kcn + ks) * 2 + t) * 256 + p * 16,
+                                        _mm512_or_si512(e, _mm512_slli_epi32(o, 16)));
+                }
+            }
+        }
+    }
+}
+
+// A(m, k) for m in [m0, m0 + 32), k in [k0, k0 + 32) as two F32 vectors per row (k0.. and
+// k0 + 16..), zeros outside the matrix. A transposed operand (A(m, k) = a[k * ld + m], as dyᵀ
+// in dw = dyᵀ · x) is read 16x16 at a time along its rows and transposed in registers.
+EMU_AMX void load_a_block(const AmxA& a, std::int64_t M, std::int64_t K, std::int64_t m0, std::int64_t k0,
+                          __m512 lo[32], __m512 hi[32]) {
+    if (!a.trans) {
+        for (int r = 0; r < 32; ++r) {
+            const std::int64_t m = m0 + r;
+            lo[r] = m < M ? _mm512_maskz_loadu_ps(lanes16(K - k0), a.p + m * a.ld + k0) : _mm512_setzero_ps();
+            hi[r] = m < M ? _mm512_maskz_loadu_ps(lanes16(K - k0 - 16), a.p + m * a.ld + k0 + 16) : _mm512_setzero_ps();
+        }
+        return;
+    }
+    for (int h = 0; h < 2; ++h)      // rows m0 + 16h ..
+        for (int g = 0; g < 2; ++g) {  // columns k0 + 16g ..
+            const __mmask16 mm = lanes16(M - m0 - 16 * h);
+            __m512i r[16];
+            for (int i = 0; i < 16; ++i) {
+                const std::int64_t k = k0 + 16 * g + i;
+                r[i] = k < K ? _mm512_castps_si512(_mm512_maskz_loadu_ps(mm, a.p + k * a.ld + m0 + 16 * h))
+                             : _mm512_setzero_si512();
+            }
+            transpose16(r);
+            for (int j = 0; j < 16; ++j) (g == 0 ? lo : hi)[16 * h + j] = _mm512_castsi512_ps(r[j]);
+        }
+}
+
 }  // namespace
 
 bool amx_available() {
@@ -146,57 +202,86 @@ bool amx_available() {
     return ok;
 }
 
-EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype,
-                        std::int64_t out, float* y, int splits) {
-    // Long prompts go through in slabs of rows, so the per-thread scratch (input planes,
-    // accumulators) stays bounded however many rows come; each slab packs the weights
-    // again, which costs the same share of the work as for a single slab.
+EMU_AMX void amx_gemm(const AmxA& a, const AmxB& b, std::int64_t M, std::int64_t N, std::int64_t K, float* c,
+                      std::int64_t ldc, bool accumulate, int splits) {
+    check(b.dtype == DType::F32 || (b.dtype == DType::BF16 && b.trans), "amx_gemm: B must be F32, or BF16 stored [N, K]");
+    check(!b.trans || b.ld == K, "amx_gemm: a transposed B must be stored [N, K] densely");
+    // Many rows go through in slabs, so the per-thread scratch (input planes,
+    // accumulators) stays bounded however many come; each slab packs B again, which
+    // costs the same share of the work as for a single slab.
     constexpr std::int64_t kSlabRows = 1024;
-    if (rows > kSlabRows) {
-        for (std::int64_t r0 = 0; r0 < rows; r0 += kSlabRows)
-            amx_linear(x + r0 * in, std::min(kSlabRows, rows - r0), in, w, w_dtype, out, y + r0 * out, splits);
+    if (M > kSlabRows) {
+        for (std::int64_t m0 = 0; m0 < M; m0 += kSlabRows) {
+            AmxA slab = a;
+            slab.p += a.trans ? m0 : m0 * a.ld;
+            amx_gemm(slab, b, std::min(kSlabRows, M - m0), N, K, c + m0 * ldc, ldc, accumulate, splits);
+        }
         return;
     }
     const int kSplits = std::clamp(splits, 1, kMaxSplits);
-    const int w_splits = w_dtype == DType::F32 ? kSplits : 1;
-    const std::int64_t kpad = (in + kTileK - 1) / kTileK * kTileK, ksteps = kpad / kTileK;
-    const std::int64_t mpad = (rows + 31) / 32 * 32, npad = (out + 31) / 32 * 32, mblocks = mpad / 32;
-    const bool big = rows * in * out > (std::int64_t(1) << 22);  // else one thread: regions cost more
+    const int w_splits = b.dtype == DType::F32 ? kSplits : 1;
+    const std::int64_t kpad = (K + kTileK - 1) / kTileK * kTileK, ksteps = kpad / kTileK;
+    const std::int64_t mpad = (M + 31) / 32 * 32, npad = (N + 31) / 32 * 32, mblocks = mpad / 32;
+    const bool big = M * K * N > (std::int64_t(1) << 22);  // else one thread: regions cost more
 
-    // The input as kSplits BF16 planes, stored as [split][32-row block][k-step] runs of
+    // A as kSplits BF16 planes, stored as [split][32-row block][k-step] runs of
     // 32 rows x 32 values (the two A tiles of one step, 2 KB contiguous): row strides
     // of whole matrix rows alias in L1 and cross pages on every tile row. Padding rows
     // and columns are zeros.
     thread_local std::vector<std::uint16_t> planes;
     planes.resize(std::size_t(kSplits * mpad * kpad));
     std::uint16_t* const plane_data = planes.data();  // thread_local names resolve per thread in regions
-#pragma omp parallel for schedule(static) if (big)
-    for (std::int64_t r = 0; r < mpad; ++r)
-        for (std::int64_t ks = 0; ks < ksteps; ++ks) {
-            const std::int64_t k0 = ks * kTileK;
-            __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
-            if (r < rows) {
-                lo = _mm512_maskz_loadu_ps(lanes16(in - k0), x + r * in + k0);
-                hi = _mm512_maskz_loadu_ps(lanes16(in - k0 - 16), x + r * in + k0 + 16);
-            }
-            for (int s = 0; s < kSplits; ++s) {
-                const __m256i a = split_bf16(lo), b = split_bf16(hi);
-                _mm512_storeu_si512(plane_data + ((s * mblocks + r / 32) * ksteps + ks) * 1024 + (r % 32) * kTileK,
-                                    _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1));
-            }
-        }
-
-    // Work unit: a group of kGroup 32-column blocks. Per k-chunk the group's packed
-    // weights (<= 512 KB) stay in L2 while every 32-row slice of the input passes
-    // over them. The 32x32 output blocks accumulate in a per-thread buffer (each
-    // block's four 16x16 tiles contiguous) and are copied out once, trimmed to y's
-    // real rows and columns: no padded copy of y, however ragged its shape.
+    // Work unit: a group of kGroup 32-column blocks (and, for narrow products, a part of
+    // the rows). Per k-chunk the group's packed B (<= 512 KB) stays in L2 while every
+    // 32-row slice of A passes over it. The 32x32 output blocks accumulate in a
+    // per-thread buffer (each block's four 16x16 tiles contiguous) and are written out
+    // once, trimmed to C's real rows and columns: no padded copy of C, however ragged.
     constexpr std::int64_t kChunk = 32;
     const std::int64_t kGroup = std::max<std::int64_t>(2, 8 / w_splits);
     const std::int64_t block_words = w_splits * 2 * kChunk * 256;  // one 32-column block, one k-chunk
-    const std::int64_t groups = (npad / 32 + kGroup - 1) / kGroup;
+    const std::int64_t col_blocks = npad / 32, chunks = (ksteps + kChunk - 1) / kChunk;
+    const std::int64_t groups = (col_blocks + kGroup - 1) / kGroup;
+    auto pack = [&](std::int64_t col_block, std::int64_t kc0, std::uint32_t* dst) {
+        const std::int64_t n0 = 32 * col_block, kcn = std::min(kChunk, ksteps - kc0);
+        if (b.dtype == DType::BF16)
+            pack_b(static_cast<const std::uint16_t*>(b.p), N, K, n0, kc0, kcn, dst);
+        else if (b.trans)
+            pack_b_f32(static_cast<const float*>(b.p), N, K, n0, kc0, kcn, w_splits, dst);
+        else
+            pack_b_f32_rows(static_cast<const float*>(b.p), b.ld, N, K, n0, kc0, kcn, w_splits, dst);
+    };
+    // A small B (a training model's weights or activations, up to 16 MB packed) is packed
+    // once for all threads, and then the rows are split too, so that a product with fewer
+    // column groups than threads (256 columns are one group) still keeps every thread busy.
+    // A large one (a real model's weights in prefill) is packed per group as it is used.
+    const bool shared_b = big && col_blocks * chunks * block_words * 4 <= (std::int64_t(16) << 20);
+    const std::int64_t threads = big ? omp_get_max_threads() : 1;
+    const std::int64_t row_parts =
+        shared_b ? std::clamp<std::int64_t>((2 * threads + groups - 1) / groups, 1, mblocks) : 1;
+    thread_local std::vector<std::uint32_t> shared_buf;
+    if (shared_b) shared_buf.resize(std::size_t(col_blocks * chunks * block_words));
+    std::uint32_t* const shared = shared_buf.data();
+    // One parallel region for the whole product (each fork and join costs about as much
+    // as a small product): the A planes, then a shared B, then the tiles.
 #pragma omp parallel if (big)
     {
+#pragma omp for schedule(static)
+        for (std::int64_t blk = 0; blk < mblocks * ksteps; ++blk) {
+            const std::int64_t mb = blk / ksteps, ks = blk % ksteps;
+            __m512 lo[32], hi[32];
+            load_a_block(a, M, K, mb * 32, ks * kTileK, lo, hi);
+            for (int r = 0; r < 32; ++r)
+                for (int s = 0; s < kSplits; ++s) {
+                    const __m256i p0 = split_bf16(lo[r]), p1 = split_bf16(hi[r]);
+                    _mm512_storeu_si512(plane_data + ((s * mblocks + mb) * ksteps + ks) * 1024 + r * kTileK,
+                                        _mm512_inserti64x4(_mm512_castsi256_si512(p0), p1, 1));
+                }
+        }
+        if (shared_b) {
+#pragma omp for schedule(static)
+            for (std::int64_t u = 0; u < col_blocks * chunks; ++u)
+                pack(u / chunks, (u % chunks) * kChunk, shared + u * block_words);
+        }
         TileConfig cfg;
         for (int t = 0; t < 8; ++t) {
             cfg.colsb[t] = 64;
@@ -208,77 +293,89 @@ EMU_AMX void amx_linear(const float* x, std::int64_t rows, std::int64_t in, cons
         // Both are written before they are read (packing; tile_zero for the first chunk).
         thread_local std::vector<std::uint32_t> packed_buf;
         thread_local std::vector<float> acc_buf;
-        if (packed_buf.size() < std::size_t(kGroup * block_words)) packed_buf.resize(std::size_t(kGroup * block_words));
+        if (!shared_b && packed_buf.size() < std::size_t(kGroup * block_words))
+            packed_buf.resize(std::size_t(kGroup * block_words));
         if (acc_buf.size() < std::size_t(kGroup * mpad * 32)) acc_buf.resize(std::size_t(kGroup * mpad * 32));
         std::uint32_t* const packed = packed_buf.data();
         float* const acc = acc_buf.data();
 #pragma omp for schedule(dynamic, 1)
-        for (std::int64_t g = 0; g < groups; ++g) {
-            const std::int64_t n_first = g * kGroup * 32;
-            const std::int64_t blocks = std::min(kGroup, (npad - n_first) / 32);
+        for (std::int64_t unit = 0; unit < groups * row_parts; ++unit) {
+            const std::int64_t g = unit / row_parts, part = unit % row_parts;
+            const std::int64_t mb_begin = part * mblocks / row_parts, mb_end = (part + 1) * mblocks / row_parts;
+            const std::int64_t first_block = g * kGroup, n_first = 32 * first_block;
+            const std::int64_t blocks = std::min(kGroup, col_blocks - first_block);
             for (std::int64_t kc0 = 0; kc0 < ksteps; kc0 += kChunk) {
                 const std::int64_t kcn = std::min(kChunk, ksteps - kc0);
-                for (std::int64_t j = 0; j < blocks; ++j) {
-                    if (w_dtype == DType::F32)
-                        pack_b_f32(static_cast<const float*>(w), out, in, n_first + 32 * j, kc0, kcn, w_splits,
-                                   packed + j * block_words);
-                    else
-                        pack_b(static_cast<const std::uint16_t*>(w), out, in, n_first + 32 * j, kc0, kcn,
-                               packed + j * block_words);
-                }
-                for (std::int64_t mb = 0; mb < mblocks; ++mb) {
+                auto packed_block = [&](std::int64_t j) {
+                    return shared_b ? shared + ((first_block + j) * chunks + kc0 / kChunk) * block_words
+                                    : packed + j * block_words;
+                };
+                if (!shared_b)
+                    for (std::int64_t j = 0; j < blocks; ++j) pack(first_block + j, kc0, packed_block(j));
+                for (std::int64_t mb = mb_begin; mb < mb_end; ++mb) {
                     for (std::int64_t j = 0; j < blocks; ++j) {
-                        float* c = acc + (j * mblocks + mb) * 1024;
+                        float* acc_block = acc + (j * mblocks + mb) * 1024;
                         if (kc0 == 0) {
                             _tile_zero(0);
                             _tile_zero(1);
                             _tile_zero(2);
                             _tile_zero(3);
                         } else {
-                            _tile_loadd(0, c, 64);
-                            _tile_loadd(1, c + 256, 64);
-                            _tile_loadd(2, c + 512, 64);
-                            _tile_loadd(3, c + 768, 64);
+                            _tile_loadd(0, acc_block, 64);
+                            _tile_loadd(1, acc_block + 256, 64);
+                            _tile_loadd(2, acc_block + 512, 64);
+                            _tile_loadd(3, acc_block + 768, 64);
                         }
-                        const std::uint32_t* bj = packed + j * block_words;
+                        const std::uint32_t* bj = packed_block(j);
                         for (std::int64_t ks = 0; ks < kcn; ++ks)
                             for (int sb = 0; sb < w_splits; ++sb) {
                                 const std::uint32_t* b0 = bj + (sb * kcn + ks) * 512;
                                 _tile_loadd(6, b0, 64);
                                 _tile_loadd(7, b0 + 256, 64);
                                 for (int s = 0; s + sb < kSplits; ++s) {
-                                    const std::uint16_t* a =
+                                    const std::uint16_t* ap =
                                         plane_data + ((s * mblocks + mb) * ksteps + kc0 + ks) * 1024;
-                                    _tile_loadd(4, a, 64);
-                                    _tile_loadd(5, a + 512, 64);
+                                    _tile_loadd(4, ap, 64);
+                                    _tile_loadd(5, ap + 512, 64);
                                     _tile_dpbf16ps(0, 4, 6);
                                     _tile_dpbf16ps(1, 4, 7);
                                     _tile_dpbf16ps(2, 5, 6);
                                     _tile_dpbf16ps(3, 5, 7);
                                 }
                             }
-                        _tile_stored(0, c, 64);
-                        _tile_stored(1, c + 256, 64);
-                        _tile_stored(2, c + 512, 64);
-                        _tile_stored(3, c + 768, 64);
+                        _tile_stored(0, acc_block, 64);
+                        _tile_stored(1, acc_block + 256, 64);
+                        _tile_stored(2, acc_block + 512, 64);
+                        _tile_stored(3, acc_block + 768, 64);
                     }
                 }
             }
-            // Copy out: tile (i, t) of block (j, mb) holds rows 32mb+16i.., columns 32j+16t..
+            // Write out: tile (i, t) of block (j, mb) holds rows 32mb+16i.., columns 32j+16t..
             for (std::int64_t j = 0; j < blocks; ++j)
-                for (std::int64_t mb = 0; mb < mblocks; ++mb)
+                for (std::int64_t mb = mb_begin; mb < mb_end; ++mb)
                     for (int i = 0; i < 2; ++i)
                         for (int t = 0; t < 2; ++t) {
-                            const std::int64_t col = n_first + 32 * j + 16 * t, n = std::min<std::int64_t>(16, out - col);
+                            const std::int64_t col = n_first + 32 * j + 16 * t;
+                            const __mmask16 lanes = lanes16(N - col);
+                            if (!lanes) continue;
                             const float* tile = acc + (j * mblocks + mb) * 1024 + (2 * i + t) * 256;
-                            for (std::int64_t r = 0; r < 16 && n > 0; ++r) {
+                            for (std::int64_t r = 0; r < 16; ++r) {
                                 const std::int64_t row = 32 * mb + 16 * i + r;
-                                if (row < rows) std::memcpy(y + row * out + col, tile + r * 16, std::size_t(n) * sizeof(float));
+                                if (row >= M) break;
+                                float* dst = c + row * ldc + col;
+                                __m512 v = _mm512_loadu_ps(tile + r * 16);
+                                if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(lanes, dst));
+                                _mm512_mask_storeu_ps(dst, lanes, v);
                             }
                         }
         }
         _tile_release();
     }
+}
+
+void amx_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype, std::int64_t out,
+                float* y, int splits) {
+    amx_gemm(AmxA{x, in, false}, AmxB{w, w_dtype, in, true}, rows, out, in, y, out, false, splits);
 }
 
 }  // namespace emu::ops::detail

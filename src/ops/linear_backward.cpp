@@ -1,15 +1,30 @@
+// Backward of a linear layer over F32 weights. With AMX and the F32-on-AMX knob on
+// (`set_prefill_precision("fast" | "bf16")`, how a trainer asks for faster products),
+// both products go through the tile unit with the same input splits as the forward;
+// otherwise through OpenBLAS sgemm.
 #include <cblas.h>
 
 #include "emu/core/error.h"
 #include "emu/ops/linear.h"
+#include "linear_kernels.h"
 
 namespace emu::ops {
+namespace {
+
+bool use_amx(std::int64_t rows) { return amx_for_f32() && rows >= blas_min_rows() && active_isa() == Isa::Amx; }
+
+}  // namespace
 
 void linear_backward_input(const float* dy, std::int64_t rows, const Tensor& w, float* dx, bool accumulate) {
     check(w.dtype() == DType::F32 && w.ndim() == 2, "linear_backward_input: need an F32 matrix, got ",
           dtype_name(w.dtype()), " ", shape_str(w.shape()));
     if (rows <= 0) return;
     const std::int64_t out = w.dim(0), in = w.dim(1);
+    if (use_amx(rows)) {
+        detail::amx_gemm(detail::AmxA{dy, out, false}, detail::AmxB{w.raw(), DType::F32, in, false}, rows, in, out, dx,
+                         in, accumulate, bf16_input_splits());
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(in), int(out), 1.f, dy, int(out),
                 w.data<float>(), int(in), accumulate ? 1.f : 0.f, dx, int(in));
 }
@@ -17,6 +32,11 @@ void linear_backward_input(const float* dy, std::int64_t rows, const Tensor& w, 
 void linear_backward_weight(const float* dy, const float* x, std::int64_t rows, std::int64_t out, std::int64_t in,
                             float* dw) {
     if (rows <= 0) return;
+    if (use_amx(rows)) {
+        detail::amx_gemm(detail::AmxA{dy, out, true}, detail::AmxB{x, DType::F32, in, false}, out, in, rows, dw, in,
+                         true, bf16_input_splits());
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(out), int(in), int(rows), 1.f, dy, int(out), x, int(in),
                 1.f, dw, int(in));
 }

@@ -33,8 +33,25 @@ RowsKernel avx512_kernel(DType t);
 
 // AMX (tiles + bf16): usable when the CPU has it and the OS granted the tile state.
 bool amx_available();
-// y[rows, out] = x . W^T for BF16 or F32 W [out, in], the operands split into
-// `splits` BF16 parts (3: F32-exact; see linear_amx.cpp).
+// Operands of the AMX product C[M, N] (+)= A[M, K] . B[K, N], with leading dimensions:
+// A(m, k) = trans ? p[k * ld + m] : p[m * ld + k]; B(k, n) = trans ? p[n * ld + k] : p[k * ld + n].
+// The transposed forms are what the backward of a linear layer needs (dx = dy . W reads W
+// k-major, dW = dyᵀ . x reads dy transposed); they are packed from the source directly.
+struct AmxA {
+    const float* p;
+    std::int64_t ld;
+    bool trans;
+};
+struct AmxB {
+    const void* p;
+    DType dtype;  // F32, or BF16 with trans (the weights of a forward linear)
+    std::int64_t ld;  // with trans it must be K
+    bool trans;
+};
+// The operands split into `splits` BF16 parts (3: F32-exact; see linear_amx.cpp).
+void amx_gemm(const AmxA& a, const AmxB& b, std::int64_t M, std::int64_t N, std::int64_t K, float* c,
+              std::int64_t ldc, bool accumulate, int splits);
+// y[rows, out] = x . W^T for BF16 or F32 W [out, in].
 void amx_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype, std::int64_t out,
                 float* y, int splits);
 

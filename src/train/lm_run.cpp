@@ -13,6 +13,7 @@
 #include "emu/gen/generator.h"
 #include "emu/io/image.h"
 #include "emu/lm/transformer.h"
+#include "emu/ops/linear.h"
 #include "emu/ops/threads.h"
 #include "emu/text/tokenizer.h"
 #include "emu/train/checkpoint.h"
@@ -108,12 +109,34 @@ LmBatchView view_of(const Batch& b, std::vector<float>& mask, std::vector<std::i
     return v;
 }
 
+// Sets the products' precision for one run and restores the previous knobs after it.
+class PrecisionScope {
+public:
+    explicit PrecisionScope(const std::string& mode) : splits_(ops::bf16_input_splits()), amx_(ops::amx_for_f32()) {
+        try {
+            ops::set_prefill_precision(mode);
+        } catch (const Error& e) {
+            throw Error(std::string("lm config: ") + e.what());
+        }
+    }
+    ~PrecisionScope() {
+        ops::set_bf16_input_splits(splits_);
+        ops::set_amx_for_f32(amx_);
+    }
+    PrecisionScope(const PrecisionScope&) = delete;
+    PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+private:
+    int splits_;
+    bool amx_;
+};
+
 }  // namespace
 
 LmRunReport run_lm_training(const nlohmann::json& config, const std::string& resume) {
     check_config_keys(config,
-                      {"threads", "model", "data", "vq", "tokenizer", "init_from", "grow_layers", "export_dtype",
-                       "dida", "eval_seed", "generation", "sample_every", "sample_prompts"},
+                      {"threads", "precision", "model", "data", "vq", "tokenizer", "init_from", "grow_layers",
+                       "export_dtype", "dida", "eval_seed", "generation", "sample_every", "sample_prompts"},
                       "lm config");
     const RunOptions run = run_options_from_json(config);
     // Every section is read before any expensive work, so a typo fails at once.
@@ -122,6 +145,10 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     const std::string out = run.out;
     fs::create_directories(out);
     if (config.contains("threads")) ops::set_num_threads(config["threads"].get<int>());
+    // precision: the transformer's matrix products, forward and backward (ops::set_prefill_precision):
+    // exact (F32, default), fast (2-part BF16 on AMX, ~1e-5) or bf16 (mixed precision: BF16
+    // operands, F32 accumulation and F32 weights). Restored when the run ends.
+    const PrecisionScope precision(config.value("precision", std::string("exact")));
     check(config.contains("vq"), "lm config: 'vq' (vision tokenizer folder, or stub:HxW:N) is required");
     Coder coder = make_coder(config["vq"].get<std::string>());
     const std::string cache_path = (fs::path(out) / "image_codes.safetensors").string();

@@ -100,6 +100,36 @@ TEST(TrainLmCli, TrainsResumesExactlyAndExportsForGenerate) {
     }
 }
 
+// precision: bf16 runs the products as BF16 (AMX where the CPU has it) and must train the
+// same model as F32 up to rounding: the same first loss to 1%, and a falling loss.
+TEST(TrainLmCli, Bf16PrecisionTrainsLikeF32) {
+    const std::string dir = temp_dir("train_lm_cli_precision");
+    auto config = [&](const std::string& name, const std::string& precision) {
+        const std::string cfg = dir + "/" + name + ".yaml";
+        std::ofstream(cfg) << "out: " << dir << "/" << name << "\nvq: stub:4x4:64\n"
+                           << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
+                           << "model: {hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, "
+                              "num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16}\n"
+                           << "data: {seq_len: 256, batch_size: 2}\nsteps: 8\nlr: 3.0e-3\nwarmup_steps: 2\n"
+                           << "log_every: 1\nthreads: 1\nprecision: " << precision << "\n";
+        return cfg;
+    };
+    CommandResult exact = run_emu("train lm --quiet --config '" + config("exact", "exact") + "'");
+    ASSERT_EQ(exact.status, 0) << exact.out;
+    CommandResult bf16 = run_emu("train lm --quiet --config '" + config("bf16", "bf16") + "'");
+    ASSERT_EQ(bf16.status, 0) << bf16.out;
+    const std::vector<double> a = train_losses(dir + "/exact/metrics.jsonl"), b = train_losses(dir + "/bf16/metrics.jsonl");
+    ASSERT_EQ(a.size(), 8u);
+    ASSERT_EQ(b.size(), 8u);
+    EXPECT_NEAR(b.front(), a.front(), 0.01 * a.front());
+    EXPECT_LT(b.back(), b.front() - 0.5);
+    EXPECT_NEAR(b.back(), a.back(), 0.05 * a.back());
+
+    CommandResult bad = run_emu("train lm --quiet --config '" + config("bad", "half") + "'");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.out.find("precision must be exact, fast or bf16"), std::string::npos) << bad.out;
+}
+
 // Ctrl-C (SIGINT) during training saves a checkpoint and exits cleanly; --resume auto
 // then finishes the run.
 TEST(TrainLmCli, InterruptSavesACheckpoint) {

@@ -124,6 +124,56 @@ TEST(OpsLinear, AmxSplitsTradeExactnessAsDocumented) {
     set_amx_for_f32(false);
 }
 
+// The backward products on AMX (what a trainer gets with precision fast or bf16) against a
+// double reference: dx = dy . W (overwritten and accumulated) and dW += dyᵀ . x, over ragged
+// shapes and more rows than one slab; 3 splits are F32-exact, 1 split rounds to BF16.
+TEST(OpsLinear, AmxBackwardMatchesReference) {
+    if (!isa_supported(Isa::Amx)) GTEST_SKIP() << "no AMX on this CPU";
+    const std::int64_t saved = blas_min_rows();
+    set_blas_min_rows(1);
+    set_amx_for_f32(true);
+    for (auto [rows, in, out] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{20, 70, 45}, {33, 100, 17},
+                                 {64, 64, 32}, {5, 1, 3}, {1100, 40, 24}, {70, 300, 1100}}) {
+        SCOPED_TRACE("rows " + std::to_string(rows) + " in " + std::to_string(in) + " out " + std::to_string(out));
+        Tensor w = Tensor::from_f32({out, in}, randn(std::size_t(out * in), 21));
+        const std::vector<float> wf = w.f32_values(), x = randn(std::size_t(rows * in), 22),
+                                 dy = randn(std::size_t(rows * out), 23), dx0 = randn(std::size_t(rows * in), 24),
+                                 dw0 = randn(std::size_t(out * in), 25);
+        std::vector<double> dx_want(std::size_t(rows * in)), dw_want(std::size_t(out * in));
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t i = 0; i < in; ++i) {
+                double s = 0;
+                for (std::int64_t o = 0; o < out; ++o) s += double(dy[std::size_t(r * out + o)]) * wf[std::size_t(o * in + i)];
+                dx_want[std::size_t(r * in + i)] = s;
+            }
+        for (std::int64_t o = 0; o < out; ++o)
+            for (std::int64_t i = 0; i < in; ++i) {
+                double s = dw0[std::size_t(o * in + i)];
+                for (std::int64_t r = 0; r < rows; ++r) s += double(dy[std::size_t(r * out + o)]) * x[std::size_t(r * in + i)];
+                dw_want[std::size_t(o * in + i)] = s;
+            }
+        for (int splits : {3, 1}) {
+            set_bf16_input_splits(splits);
+            // One split rounds both operands to 8 significant bits: errors grow like sqrt(k) * 2^-8.
+            const double rel = splits == 3 ? 1e-5 : 2e-2;
+            std::vector<float> dx(std::size_t(rows * in), 7.f), dx_acc = dx0, dw = dw0;
+            linear_backward_input(dy.data(), rows, w, dx.data());
+            linear_backward_input(dy.data(), rows, w, dx_acc.data(), true);
+            linear_backward_weight(dy.data(), x.data(), rows, out, in, dw.data());
+            const double tol_dx = rel * std::sqrt(double(out)) * 4, tol_dw = rel * std::sqrt(double(rows)) * 4;
+            for (std::size_t i = 0; i < dx.size(); ++i) {
+                ASSERT_NEAR(dx[i], dx_want[i], tol_dx) << "dx, splits " << splits << " at " << i;
+                ASSERT_NEAR(dx_acc[i], dx_want[i] + dx0[i], tol_dx) << "dx accumulated, splits " << splits << " at " << i;
+            }
+            for (std::size_t i = 0; i < dw.size(); ++i)
+                ASSERT_NEAR(dw[i], dw_want[i], tol_dw) << "dw, splits " << splits << " at " << i;
+        }
+    }
+    set_bf16_input_splits(3);
+    set_amx_for_f32(false);
+    set_blas_min_rows(saved);
+}
+
 // The user-facing precision modes set the two knobs as documented in linear.h.
 TEST(OpsLinear, PrefillPrecisionModesSetTheKnobs) {
     set_prefill_precision("fast");

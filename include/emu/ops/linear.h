@@ -47,7 +47,9 @@ bool amx_for_f32();
 void set_amx_for_f32(bool on);
 
 // Backward of linear for F32 weights w [out, in]: dx[rows, in] = dy · w
-// (overwritten; accumulate = true adds instead), dw[out, in] += dyᵀ · x.
+// (overwritten; accumulate = true adds instead), dw[out, in] += dyᵀ · x. With
+// amx_for_f32() on an AMX CPU (precision fast or bf16) both run on the tile unit with
+// bf16_input_splits() parts, like the forward; otherwise through sgemm.
 void linear_backward_input(const float* dy, std::int64_t rows, const Tensor& w, float* dx, bool accumulate = false);
 void linear_backward_weight(const float* dy, const float* x, std::int64_t rows, std::int64_t out, std::int64_t in,
                             float* dw);
