@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 #include "emu/core/error.h"
 #include "emu/core/rng.h"
@@ -55,6 +56,35 @@ int restart_dead_codes(std::span<float> codebook, int D, const std::vector<std::
         ++moved;
     }
     return moved;
+}
+
+int retire_duplicate_codes(std::span<const float> codebook, int D, std::vector<std::int64_t>& usage, double distance) {
+    check(D > 0 && codebook.size() == usage.size() * std::size_t(D),
+          "retire_duplicate_codes: codebook and usage disagree");
+    if (distance <= 0) return 0;
+    const float* E = codebook.data();
+    const double limit = distance * distance;
+    std::vector<std::size_t> order(usage.size());
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    // Least used first; among equals the later code goes, so the result does not depend on sort stability.
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return usage[a] != usage[b] ? usage[a] < usage[b] : a > b;
+    });
+    int retired = 0;
+    for (std::size_t i : order) {
+        if (usage[i] == 0) continue;
+        for (std::size_t j = 0; j < usage.size(); ++j) {
+            if (j == i || usage[j] < usage[i]) continue;  // zero-usage codes are skipped here too
+            double d2 = 0;
+            for (int d = 0; d < D && d2 < limit; ++d) d2 += (double(E[i * D + d]) - E[j * D + d]) * (double(E[i * D + d]) - E[j * D + d]);
+            if (d2 < limit) {
+                usage[i] = 0;
+                ++retired;
+                break;
+            }
+        }
+    }
+    return retired;
 }
 
 }  // namespace emu::train

@@ -196,11 +196,12 @@ vision::IbqConfig model_config_from_json(const nlohmann::json& j, int width) {
 }
 
 // The trainer's codebook care (not part of the model):
-// `codebook: {norm: R, restart_every: K, restart_from: random|error}`.
+// `codebook: {norm: R, restart_every: K, restart_from: random|error, restart_duplicates: d}`.
 struct CodebookUpkeep {
     double norm = 0;        // > 0: every code rescaled to this L2 norm after each step
     int restart_every = 0;  // > 0: every K steps, codes unused in the last K steps restart
     bool restart_from_error = false;  // restart where the codebook fits worst (else uniformly)
+    double restart_duplicates = 0;    // > 0: codes this close to a busier one restart too
 };
 
 CodebookUpkeep codebook_upkeep_from_json(const nlohmann::json& j) {
@@ -208,8 +209,10 @@ CodebookUpkeep codebook_upkeep_from_json(const nlohmann::json& j) {
     if (j.is_null()) return u;
     check(j.is_object(), "train vq: 'codebook' must be a mapping");
     for (auto it = j.begin(); it != j.end(); ++it)
-        check(it.key() == "norm" || it.key() == "restart_every" || it.key() == "restart_from",
-              "train vq: unknown key 'codebook.", it.key(), "' (norm, restart_every, restart_from)");
+        check(it.key() == "norm" || it.key() == "restart_every" || it.key() == "restart_from" ||
+                  it.key() == "restart_duplicates",
+              "train vq: unknown key 'codebook.", it.key(),
+              "' (norm, restart_every, restart_from, restart_duplicates)");
     u.norm = j.value("norm", 0.0);
     u.restart_every = j.value("restart_every", 0);
     const std::string from = j.value("restart_from", std::string("random"));
@@ -218,6 +221,11 @@ CodebookUpkeep codebook_upkeep_from_json(const nlohmann::json& j) {
     u.restart_from_error = from == "error";
     check(u.norm >= 0 && std::isfinite(u.norm), "train vq: codebook.norm must be >= 0");
     check(u.restart_every >= 0, "train vq: codebook.restart_every must be >= 0");
+    u.restart_duplicates = j.value("restart_duplicates", 0.0);
+    check(u.restart_duplicates >= 0 && std::isfinite(u.restart_duplicates),
+          "train vq: codebook.restart_duplicates must be a distance >= 0");
+    check(u.restart_duplicates == 0 || u.restart_every > 0,
+          "train vq: codebook.restart_duplicates needs restart_every > 0");
     return u;
 }
 
@@ -374,9 +382,10 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
         const double lr = run.schedule.lr(state.step);
         opt.step(lr);
         ++state.step;
-        int restarted = 0;
+        int restarted = 0, retired = 0;
         if (upkeep.restart_every > 0 && state.step % upkeep.restart_every == 0) {
             const std::span<float> codebook(codebook_of(model), std::size_t(mc.n_embed) * std::size_t(mc.embed_dim));
+            retired = retire_duplicate_codes(codebook, mc.embed_dim, usage, upkeep.restart_duplicates);
             restarted = restart_dead_codes(codebook, mc.embed_dim, usage, batch_z, upkeep.restart_from_error,
                                            mix_seed({run.seed, 0xDEADull, std::uint64_t(state.step)}));
             std::fill(usage.begin(), usage.end(), 0);
@@ -396,6 +405,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
             if (lc.entropy > 0) rec["entropy"] = sum.entropy;
             if (lc.background_consistency > 0) rec["background"] = sum.background;
             if (restarted) rec["restarted_codes"] = restarted;
+            if (retired) rec["retired_codes"] = retired;
             metrics.write(rec);
         }
         const bool eval_now = run.eval_every > 0 && (state.step % run.eval_every == 0 || state.step == run.steps);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "emu/core/error.h"
 #include "emu/train/codebook_restart.h"
 
 using emu::train::restart_dead_codes;
@@ -67,4 +68,26 @@ TEST(CodebookRestart, DeterministicLiveCodesUntouchedAndShapesChecked) {
     Batch bad(10, 2);
     bad.usage.pop_back();
     EXPECT_THROW(restart_dead_codes(bad.codebook, 2, bad.usage, bad.batch_z, true, 1), std::exception);
+}
+
+// Near-duplicates: of two codes closer than the distance the less used one is retired (and
+// of equals the later one), a far code stays, a code already unused is not counted.
+TEST(CodebookRestart, RetiresTheLessUsedOfNearDuplicates) {
+    using emu::train::retire_duplicate_codes;
+    // codes: 0 (0,0) used 10; 1 (0.1,0) used 3; 2 (5,0) used 1; 3 (5.05,0) used 1; 4 (0,0.05) unused
+    const std::vector<float> codebook = {0.f, 0.f, 0.1f, 0.f, 5.f, 0.f, 5.05f, 0.f, 0.f, 0.05f};
+    std::vector<std::int64_t> usage = {10, 3, 1, 1, 0};
+    EXPECT_EQ(retire_duplicate_codes(codebook, 2, usage, 0.2), 2);
+    EXPECT_EQ(usage, (std::vector<std::int64_t>{10, 0, 1, 0, 0}));
+    // Far apart at this distance: nothing moves; 0 switches it off.
+    std::vector<std::int64_t> again = {10, 3, 1, 1, 0};
+    EXPECT_EQ(retire_duplicate_codes(codebook, 2, again, 0.01), 0);
+    EXPECT_EQ(retire_duplicate_codes(codebook, 2, again, 0.0), 0);
+    EXPECT_EQ(again, (std::vector<std::int64_t>{10, 3, 1, 1, 0}));
+    // A retired code is then restarted by restart_dead_codes like any unused one.
+    std::vector<float> book = codebook;
+    const std::vector<float> batch_z = {0.f, 0.f, 5.f, 0.f, 0.f, 9.f};
+    EXPECT_EQ(emu::train::restart_dead_codes(book, 2, usage, batch_z, true, 3), 3);
+    std::vector<std::int64_t> wrong = {1, 2};
+    EXPECT_THROW(retire_duplicate_codes(codebook, 2, wrong, 0.2), emu::Error);
 }
