@@ -52,7 +52,9 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     o.world.validate();
 
     gen::Generator generator = gen::Generator::load(model, vq, args.get("tokenizer", ""));
-    gen::GenerationSettings s = generator.defaults("t2i");
+    // The task's own defaults, as `emu generate --task T` would use (official per-task CFG and
+    // sampling; a model's generation_defaults.json may set them per task).
+    gen::GenerationSettings s = generator.defaults(world::task_name(o.task));
     if (args.has("cfg")) s.cfg_scale = float(args.get_double("cfg", s.cfg_scale));
     if (args.has("max-new-tokens")) s.max_new_tokens = int(args.get_int_in("max-new-tokens", 0, 1, 1 << 24));
     s.text.temperature = float(args.get_double("text-temp", s.text.temperature));
@@ -82,6 +84,7 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     }
     nlohmann::ordered_json j = r.report.json();
     j["decoder"] = s.decoder;
+    j["cfg_scale"] = s.cfg_scale;
     if (s.decoder == "dida") j["steps"] = s.dida_steps;
     j["seconds_per_image"] = r.seconds_per_image();
     j["passes_per_image"] = r.passes_per_image();

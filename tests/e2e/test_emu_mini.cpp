@@ -3,7 +3,9 @@
 // command (emu generate with no --model) must use it.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "emu/io/image.h"
 #include "emu/ops/threads.h"
@@ -13,6 +15,7 @@
 #include "fixtures.h"
 
 using namespace emu;
+using namespace emu::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -110,4 +113,24 @@ TEST(EmuMini, EditExploreAndVlaRunByDefault) {
             }
         EXPECT_GE(pngs, 1) << task << ": " << r.out;
     }
+}
+
+// `emu world bench --task T` starts from task T's defaults, as `emu generate --task T` does:
+// a per-task CFG in the model's generation_defaults.json applies to that task only, and
+// --cfg still wins.
+TEST(EmuMini, WorldBenchUsesTheTasksOwnDefaults) {
+    const std::string dir = temp_dir("emu_mini_task_defaults");
+    for (const auto& e : fs::directory_iterator(kModel))
+        if (e.path().filename() != "generation_defaults.json") fs::create_symlink(e.path(), fs::path(dir) / e.path().filename());
+    std::ofstream(dir + "/generation_defaults.json")
+        << R"({"image_area": 4096, "cfg_scale": 3.0, "max_new_tokens": 800, "tasks": {"vla": {"cfg_scale": 1.5}}})";
+    auto cfg_of = [&](const std::string& flags) {
+        CommandResult r = run_emu("world bench --model '" + dir + "' --n 1 --seed 5 --threads 1 --quiet " + flags);
+        EXPECT_EQ(r.status, 0) << r.out;
+        const std::size_t at = r.out.find("\"cfg_scale\":");
+        return at == std::string::npos ? -1.0 : std::atof(r.out.c_str() + at + 12);
+    };
+    EXPECT_DOUBLE_EQ(cfg_of("--task vla"), 1.5);
+    EXPECT_DOUBLE_EQ(cfg_of("--task t2i"), 3.0);
+    EXPECT_DOUBLE_EQ(cfg_of("--task vla --cfg 4"), 4.0);
 }
