@@ -1,4 +1,5 @@
-// AMX path for BF16 and F32 weights with many input rows (prefill). The F32
+// AMX products with many rows: prefill (x . W^T for BF16 and F32 weights) and the
+// backward of training's F32 linears (amx_gemm's transposed operands). The F32
 // input is split into up to three BF16 parts (x = hi + mid + lo, exact to F32
 // rounding); BF16 weights are exact already, F32 weights are split the same way
 // while packed. Summing the part products with a + b < splits (all of them for
@@ -15,7 +16,6 @@
 
 #include <algorithm>
 #include <cpuid.h>
-#include <cstring>
 #include <vector>
 
 #include "emu/core/error.h"
@@ -141,7 +141,6 @@ EMU_AMX void pack_b_f32(const float* w, std::int64_t out, std::int64_t in, std::
             }
         }
 }
-
 
 // F32 B stored k-major (B(k, n) = b[k * ld + n], as x in dw = dyᵀ · x and w in dx = dy · w):
 // the same tile layout as pack_b_f32, but a word's two values come from rows k and k + 1,

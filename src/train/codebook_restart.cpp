@@ -10,6 +10,15 @@
 #include "emu/core/rng.h"
 
 namespace emu::train {
+namespace {
+
+double squared_distance(const float* a, const float* b, int D) {
+    double s = 0;
+    for (int d = 0; d < D; ++d) s += (double(a[d]) - b[d]) * (double(a[d]) - b[d]);
+    return s;
+}
+
+}  // namespace
 
 int restart_dead_codes(std::span<float> codebook, int D, const std::vector<std::int64_t>& usage,
                        const std::vector<float>& batch_z, bool by_error, std::uint64_t seed) {
@@ -18,18 +27,13 @@ int restart_dead_codes(std::span<float> codebook, int D, const std::vector<std::
     float* E = codebook.data();
     const std::size_t positions = batch_z.size() / std::size_t(D);
     if (positions == 0) return 0;
-    auto distance2 = [&](const float* z, const float* e) {
-        double s = 0;
-        for (int d = 0; d < D; ++d) s += (double(z[d]) - e[d]) * (double(z[d]) - e[d]);
-        return s;
-    };
     std::vector<double> error;  // squared distance of each output from its nearest live code
     if (by_error) {
         error.assign(positions, std::numeric_limits<double>::infinity());
         for (std::size_t c = 0; c < usage.size(); ++c) {
             if (usage[c] == 0) continue;
             for (std::size_t p = 0; p < positions; ++p)
-                error[p] = std::min(error[p], distance2(batch_z.data() + p * D, E + c * D));
+                error[p] = std::min(error[p], squared_distance(batch_z.data() + p * D, E + c * D, D));
         }
     }
     Rng rng(seed);
@@ -52,7 +56,7 @@ int restart_dead_codes(std::span<float> codebook, int D, const std::vector<std::
         for (int d = 0; d < D; ++d) E[i * D + d] = z[d] + 0.01f * float(rng.uniform() - 0.5);
         if (by_error)
             for (std::size_t p = 0; p < positions; ++p)
-                error[p] = std::min(error[p], distance2(batch_z.data() + p * D, E + i * D));
+                error[p] = std::min(error[p], squared_distance(batch_z.data() + p * D, E + i * D, D));
         ++moved;
     }
     return moved;
@@ -75,9 +79,7 @@ int retire_duplicate_codes(std::span<const float> codebook, int D, std::vector<s
         if (usage[i] == 0) continue;
         for (std::size_t j = 0; j < usage.size(); ++j) {
             if (j == i || usage[j] < usage[i]) continue;  // zero-usage codes are skipped here too
-            double d2 = 0;
-            for (int d = 0; d < D && d2 < limit; ++d) d2 += (double(E[i * D + d]) - E[j * D + d]) * (double(E[i * D + d]) - E[j * D + d]);
-            if (d2 < limit) {
+            if (squared_distance(E + i * D, E + j * D, D) < limit) {
                 usage[i] = 0;
                 ++retired;
                 break;

@@ -142,13 +142,13 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     // Every section is read before any expensive work, so a typo fails at once.
     LmModelSpec spec = lm_model_spec_from_json(config.value("model", nlohmann::json::object()));
     const DataConfig data = data_config_from_json(config.value("data", nlohmann::json::object()));
-    const std::string out = run.out;
-    fs::create_directories(out);
-    if (config.contains("threads")) ops::set_num_threads(config["threads"].get<int>());
     // precision: the transformer's matrix products, forward and backward (ops::set_prefill_precision):
     // exact (F32, default), fast (2-part BF16 on AMX, ~1e-5) or bf16 (mixed precision: BF16
     // operands, F32 accumulation and F32 weights). Restored when the run ends.
     const PrecisionScope precision(config.value("precision", std::string("exact")));
+    const std::string out = run.out;
+    fs::create_directories(out);
+    if (config.contains("threads")) ops::set_num_threads(config["threads"].get<int>());
     check(config.contains("vq"), "lm config: 'vq' (vision tokenizer folder, or stub:HxW:N) is required");
     Coder coder = make_coder(config["vq"].get<std::string>());
     const std::string cache_path = (fs::path(out) / "image_codes.safetensors").string();
