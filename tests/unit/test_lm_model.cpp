@@ -220,6 +220,29 @@ TEST(LmModel, Q8QuantisedModelStaysCloseAndReadsFewerBytes) {
     EXPECT_NE(expect_error([&] { bad.quantize_q8_0(); }).find("multiple of"), std::string::npos);
 }
 
+// The forward keeps its activation buffers per thread between calls: a call after a
+// larger one (other tokens, another model's shapes) must give bit-identical logits to
+// the same call made first, so nothing left over is ever read.
+TEST(LmModel, CallsShareNoStateThroughReusedBuffers) {
+    Config c = small_config();
+    Config wide = small_config();
+    wide.hidden_size = 64;
+    wide.intermediate_size = 160;
+    Transformer m(c, Weights::load(c, random_weights(c, DType::F32, 4)));
+    Transformer other(wide, Weights::load(wide, random_weights(wide, DType::BF16, 5)));
+    const std::vector<std::int32_t> ids = {5, 17, 3, 88};
+    std::vector<std::int32_t> long_ids(40);
+    for (std::size_t i = 0; i < long_ids.size(); ++i) long_ids[i] = std::int32_t((i * 37 + 11) % 101);
+    auto run = [&](const Transformer& t, std::span<const std::int32_t> tokens) {
+        KvCache cache = t.new_cache(std::int64_t(tokens.size()));
+        return t.logits(cache, tokens).f32_values();
+    };
+    const std::vector<float> first = run(m, ids);
+    run(m, long_ids);
+    run(other, long_ids);
+    EXPECT_EQ(run(m, ids), first);
+}
+
 TEST(LmModel, ConfigErrorsNameTheProblem) {
     nlohmann::json base = small_config().to_json();
     auto with = [&](const char* key, nlohmann::json v) {
