@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--decode", type=int, default=16)
     ap.add_argument("--prefill-runs", type=int, default=3)
     a = ap.parse_args()
+    if a.prefill_runs < 1:
+        ap.error("--prefill-runs must be at least 1")
     torch.set_num_threads(a.threads)
     dtype = torch.float32 if a.dtype == "f32" else torch.bfloat16
     cfg = json.load(open(a.dir + "/config.json"))
@@ -117,8 +119,9 @@ def main():
             cache = {}
             t = time.time()
             m.forward(ids[:, :a.prefill], cache, 0)
-            runs.append(time.time() - t)
-        prefill_s = sorted(runs[1:])[len(runs[1:]) // 2]
+            if r > 0:
+                runs.append(time.time() - t)
+        prefill_s = sorted(runs)[len(runs) // 2]
         steps = []
         for i in range(a.decode):  # median step time, as bench_lm reports
             t = time.time()
