@@ -106,7 +106,7 @@ int main(int argc, char** argv) try {
     if (flag(argc, argv, "isa")) {  // cap the kernels, to measure the fallbacks on this CPU
         const std::string want = arg(argc, argv, "isa", "");
         bool known = false;
-        for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Amx})
+        for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Avx512Bf16, ops::Isa::Amx})
             if (want == ops::isa_name(isa)) {
                 ops::force_isa(isa);
                 known = true;

@@ -13,7 +13,9 @@ Isa detect() {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
-        return detail::amx_available() ? Isa::Amx : Isa::Avx512;
+        return detail::amx_available()                    ? Isa::Amx
+               : __builtin_cpu_supports("avx512bf16") ? Isa::Avx512Bf16
+                                                      : Isa::Avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
         return Isa::Avx2;
 #endif
@@ -24,6 +26,7 @@ Isa detect() {
 const char* isa_name(Isa isa) {
     switch (isa) {
         case Isa::Amx: return "avx512+amx";
+        case Isa::Avx512Bf16: return "avx512+bf16";
         case Isa::Avx512: return "avx512";
         case Isa::Avx2: return "avx2";
         default: return "portable";

@@ -44,6 +44,13 @@ void stream_rows(detail::RowsKernel k, const float* x, std::int64_t rows, std::i
 
 }  // namespace
 
+namespace detail {
+bool use_bf16_gemm(int splits) {
+    const Isa isa = active_isa();
+    return isa == Isa::Amx || (isa == Isa::Avx512Bf16 && splits == 1);
+}
+}  // namespace detail
+
 std::int64_t blas_min_rows() { return g_blas_min_rows.load(); }
 void set_blas_min_rows(std::int64_t rows) { g_blas_min_rows.store(std::max<std::int64_t>(1, rows)); }
 
@@ -113,8 +120,8 @@ void linear(const float* x, std::int64_t rows, const Tensor& w, float* y) {
     if (rows <= 0 || out == 0) return;
 
     if (rows >= blas_min_rows() && in > 0) {
-        if ((t == DType::BF16 || (t == DType::F32 && g_amx_f32.load())) && active_isa() == Isa::Amx) {
-            detail::amx_linear(x, rows, in, w.raw(), t, out, y, bf16_input_splits());
+        if ((t == DType::BF16 || (t == DType::F32 && g_amx_f32.load())) && detail::use_bf16_gemm(bf16_input_splits())) {
+            detail::bf16_linear(x, rows, in, w.raw(), t, out, y, bf16_input_splits());
             return;
         }
         if (t == DType::F32) {

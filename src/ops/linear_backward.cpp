@@ -1,7 +1,7 @@
-// Backward of a linear layer over F32 weights. With AMX and the F32-on-AMX knob on
-// (`set_prefill_precision("fast" | "bf16")`, how a trainer asks for faster products),
-// both products go through the tile unit with the same input splits as the forward;
-// otherwise through OpenBLAS sgemm.
+// Backward of a linear layer over F32 weights. With the F32-in-BF16-parts knob on
+// (`set_prefill_precision("fast" | "bf16")`, how a trainer asks for faster products) and
+// a CPU that runs such products (detail::use_bf16_gemm), both go through bf16_gemm with
+// the same input splits as the forward; otherwise through OpenBLAS sgemm.
 #include <cblas.h>
 
 #include "emu/core/error.h"
@@ -11,7 +11,9 @@
 namespace emu::ops {
 namespace {
 
-bool use_amx(std::int64_t rows) { return amx_for_f32() && rows >= blas_min_rows() && active_isa() == Isa::Amx; }
+bool use_bf16(std::int64_t rows) {
+    return amx_for_f32() && rows >= blas_min_rows() && detail::use_bf16_gemm(bf16_input_splits());
+}
 
 }  // namespace
 
@@ -20,8 +22,8 @@ void linear_backward_input(const float* dy, std::int64_t rows, const Tensor& w, 
           dtype_name(w.dtype()), " ", shape_str(w.shape()));
     if (rows <= 0) return;
     const std::int64_t out = w.dim(0), in = w.dim(1);
-    if (use_amx(rows)) {
-        detail::amx_gemm(detail::AmxA{dy, out, false}, detail::AmxB{w.raw(), DType::F32, in, false}, rows, in, out, dx,
+    if (use_bf16(rows)) {
+        detail::bf16_gemm(detail::Bf16A{dy, out, false}, detail::Bf16B{w.raw(), DType::F32, in, false}, rows, in, out, dx,
                          in, accumulate, bf16_input_splits());
         return;
     }
@@ -32,8 +34,8 @@ void linear_backward_input(const float* dy, std::int64_t rows, const Tensor& w, 
 void linear_backward_weight(const float* dy, const float* x, std::int64_t rows, std::int64_t out, std::int64_t in,
                             float* dw) {
     if (rows <= 0) return;
-    if (use_amx(rows)) {
-        detail::amx_gemm(detail::AmxA{dy, out, true}, detail::AmxB{x, DType::F32, in, false}, out, in, rows, dw, in,
+    if (use_bf16(rows)) {
+        detail::bf16_gemm(detail::Bf16A{dy, out, true}, detail::Bf16B{x, DType::F32, in, false}, out, in, rows, dw, in,
                          true, bf16_input_splits());
         return;
     }

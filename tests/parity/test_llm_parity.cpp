@@ -106,7 +106,7 @@ std::vector<LoadedCase>* LlmParity::cases_ = nullptr;
 
 TEST_F(LlmParity, FullForwardLogitsAndHiddenStatesEveryIsa) {
     for (auto& c : *cases_)
-    for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Amx}) {
+    for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Avx512Bf16, ops::Isa::Amx}) {
         if (!ops::isa_supported(isa)) continue;
         SCOPED_TRACE(c.info.name + " " + ops::isa_name(isa));
         ops::force_isa(isa);
@@ -133,7 +133,7 @@ TEST_F(LlmParity, FullForwardLogitsAndHiddenStatesEveryIsa) {
 TEST_F(LlmParity, DecodeTokenByTokenEveryIsa) {
     for (auto& c : *cases_) {
         SCOPED_TRACE(c.info.name);
-        for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Amx}) {
+        for (ops::Isa isa : {ops::Isa::Portable, ops::Isa::Avx2, ops::Isa::Avx512, ops::Isa::Avx512Bf16, ops::Isa::Amx}) {
             if (!ops::isa_supported(isa)) continue;
             SCOPED_TRACE(ops::isa_name(isa));
             ops::force_isa(isa);

@@ -4,8 +4,10 @@
 
 namespace emu::ops {
 
-// Amx = AVX-512 plus AMX tiles (bf16), used for BF16-weight prefill.
-enum class Isa { Portable = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
+// Avx512Bf16 = AVX-512 with the BF16 dot product (vdpbf16ps: AMD Zen 4, Intel Cooper Lake);
+// Amx = AVX-512 plus AMX tiles (bf16). Both run the products of BF16 operands in
+// ops::linear and the trainers' backward (linear.h says when).
+enum class Isa { Portable = 0, Avx2 = 1, Avx512 = 2, Avx512Bf16 = 3, Amx = 4 };
 
 const char* isa_name(Isa isa);
 // The best level the CPU supports (capped by a forced level, if any).

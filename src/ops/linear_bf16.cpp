@@ -1,5 +1,6 @@
-// AMX products with many rows: prefill (x . W^T for BF16 and F32 weights) and the
-// backward of training's F32 linears (amx_gemm's transposed operands). The F32
+// BF16 products with many rows: prefill (x . W^T for BF16 and F32 weights) and the
+// backward of training's F32 linears (bf16_gemm's transposed operands), on AMX tiles or,
+// on CPUs without them, with AVX512-BF16 dot products over the same packed operands. The F32
 // input is split into up to three BF16 parts (x = hi + mid + lo, exact to F32
 // rounding); BF16 weights are exact already, F32 weights are split the same way
 // while packed. Summing the part products with a + b < splits (all of them for
@@ -19,10 +20,12 @@
 #include <vector>
 
 #include "emu/core/error.h"
+#include "emu/ops/isa.h"
 #include "emu/tensor/dtype.h"
 #include "linear_kernels.h"
 
-#define EMU_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw")))
+// One body for both units: the AMX instructions only run where active_isa() is Amx.
+#define EMU_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16")))
 
 namespace emu::ops::detail {
 namespace {
@@ -170,7 +173,7 @@ EMU_AMX void pack_b_f32_rows(const float* b, std::int64_t ld, std::int64_t n_tot
 // A(m, k) for m in [m0, m0 + 32), k in [k0, k0 + 32) as two F32 vectors per row (k0.. and
 // k0 + 16..), zeros outside the matrix. A transposed operand (A(m, k) = a[k * ld + m], as dyᵀ
 // in dw = dyᵀ · x) is read 16x16 at a time along its rows and transposed in registers.
-EMU_AMX void load_a_block(const AmxA& a, std::int64_t M, std::int64_t K, std::int64_t m0, std::int64_t k0,
+EMU_AMX void load_a_block(const Bf16A& a, std::int64_t M, std::int64_t K, std::int64_t m0, std::int64_t k0,
                           __m512 lo[32], __m512 hi[32]) {
     if (!a.trans) {
         for (int r = 0; r < 32; ++r) {
@@ -194,6 +197,45 @@ EMU_AMX void load_a_block(const AmxA& a, std::int64_t M, std::int64_t K, std::in
         }
 }
 
+// What the four tile products of one 32x32 output block do over a k-chunk, with AVX512-BF16
+// dot products instead (no AMX): acc holds the block as four 16x16 F32 tiles (tile (i, t):
+// rows 16i.., columns 16t..), A planes are 32 rows x 32 BF16 values per k-step, B the VNNI
+// tiles of pack_b*. Eight rows at a time stay in registers over the whole chunk (16
+// accumulators); each A pair is broadcast from memory, each B word row loaded once per 8 rows.
+EMU_AMX void dot_block(float* acc, bool zero, const std::uint16_t* a_planes, std::int64_t a_stride,
+                       const std::uint32_t* b, std::int64_t kcn, int a_splits, int b_splits) {
+    constexpr int kRows = 8;
+    for (int r0 = 0; r0 < 32; r0 += kRows) {
+        __m512 c[kRows][2];
+        float* const base = acc + (r0 / 16) * 512 + (r0 % 16) * 16;  // tile (r0/16, 0), row r0%16
+#pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r)
+            for (int t = 0; t < 2; ++t)
+                c[r][t] = zero ? _mm512_setzero_ps() : _mm512_loadu_ps(base + t * 256 + r * 16);
+        for (std::int64_t ks = 0; ks < kcn; ++ks)
+            for (int sb = 0; sb < b_splits; ++sb) {
+                const std::uint32_t* b0 = b + (sb * kcn + ks) * 512;
+                for (int s = 0; s + sb < a_splits; ++s) {
+                    const auto* ap = reinterpret_cast<const std::int32_t*>(a_planes + s * a_stride + ks * 1024) +
+                                     r0 * (kTileK / 2);
+                    for (int p = 0; p < 16; ++p) {
+                        const __m512bh b_lo = (__m512bh)_mm512_loadu_si512(b0 + p * 16);
+                        const __m512bh b_hi = (__m512bh)_mm512_loadu_si512(b0 + 256 + p * 16);
+#pragma GCC unroll 8
+                        for (int r = 0; r < kRows; ++r) {
+                            const __m512bh a = (__m512bh)_mm512_set1_epi32(ap[r * (kTileK / 2) + p]);
+                            c[r][0] = _mm512_dpbf16_ps(c[r][0], a, b_lo);
+                            c[r][1] = _mm512_dpbf16_ps(c[r][1], a, b_hi);
+                        }
+                    }
+                }
+            }
+#pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r)
+            for (int t = 0; t < 2; ++t) _mm512_storeu_ps(base + t * 256 + r * 16, c[r][t]);
+    }
+}
+
 }  // namespace
 
 bool amx_available() {
@@ -201,22 +243,24 @@ bool amx_available() {
     return ok;
 }
 
-EMU_AMX void amx_gemm(const AmxA& a, const AmxB& b, std::int64_t M, std::int64_t N, std::int64_t K, float* c,
+EMU_AMX void bf16_gemm(const Bf16A& a, const Bf16B& b, std::int64_t M, std::int64_t N, std::int64_t K, float* c,
                       std::int64_t ldc, bool accumulate, int splits) {
-    check(b.dtype == DType::F32 || (b.dtype == DType::BF16 && b.trans), "amx_gemm: B must be F32, or BF16 stored [N, K]");
-    check(!b.trans || b.ld == K, "amx_gemm: a transposed B must be stored [N, K] densely");
+    check(b.dtype == DType::F32 || (b.dtype == DType::BF16 && b.trans), "bf16_gemm: B must be F32, or BF16 stored [N, K]");
+    check(!b.trans || b.ld == K, "bf16_gemm: a transposed B must be stored [N, K] densely");
     // Many rows go through in slabs, so the per-thread scratch (input planes,
     // accumulators) stays bounded however many come; each slab packs B again, which
     // costs the same share of the work as for a single slab.
     constexpr std::int64_t kSlabRows = 1024;
     if (M > kSlabRows) {
         for (std::int64_t m0 = 0; m0 < M; m0 += kSlabRows) {
-            AmxA slab = a;
+            Bf16A slab = a;
             slab.p += a.trans ? m0 : m0 * a.ld;
-            amx_gemm(slab, b, std::min(kSlabRows, M - m0), N, K, c + m0 * ldc, ldc, accumulate, splits);
+            bf16_gemm(slab, b, std::min(kSlabRows, M - m0), N, K, c + m0 * ldc, ldc, accumulate, splits);
         }
         return;
     }
+    const bool tiles = active_isa() == Isa::Amx;
+    check(tiles || active_isa() == Isa::Avx512Bf16, "bf16_gemm: needs AMX or AVX512-BF16 (see use_bf16_gemm)");
     const int kSplits = std::clamp(splits, 1, kMaxSplits);
     const int w_splits = b.dtype == DType::F32 ? kSplits : 1;
     const std::int64_t kpad = (K + kTileK - 1) / kTileK * kTileK, ksteps = kpad / kTileK;
@@ -281,12 +325,14 @@ EMU_AMX void amx_gemm(const AmxA& a, const AmxB& b, std::int64_t M, std::int64_t
             for (std::int64_t u = 0; u < col_blocks * chunks; ++u)
                 pack(u / chunks, (u % chunks) * kChunk, shared + u * block_words);
         }
-        TileConfig cfg;
-        for (int t = 0; t < 8; ++t) {
-            cfg.colsb[t] = 64;
-            cfg.rows[t] = 16;
+        if (tiles) {
+            TileConfig cfg;
+            for (int t = 0; t < 8; ++t) {
+                cfg.colsb[t] = 64;
+                cfg.rows[t] = 16;
+            }
+            _tile_loadconfig(&cfg);
         }
-        _tile_loadconfig(&cfg);
         // Per-thread scratch kept across calls: small products come thousands of times
         // per image, and zero-filling fresh buffers cost more than their tile work.
         // Both are written before they are read (packing; tile_zero for the first chunk).
@@ -314,6 +360,11 @@ EMU_AMX void amx_gemm(const AmxA& a, const AmxB& b, std::int64_t M, std::int64_t
                 for (std::int64_t mb = mb_begin; mb < mb_end; ++mb) {
                     for (std::int64_t j = 0; j < blocks; ++j) {
                         float* acc_block = acc + (j * mblocks + mb) * 1024;
+                        if (!tiles) {
+                            dot_block(acc_block, kc0 == 0, plane_data + (mb * ksteps + kc0) * 1024,
+                                      mblocks * ksteps * 1024, packed_block(j), kcn, kSplits, w_splits);
+                            continue;
+                        }
                         if (kc0 == 0) {
                             _tile_zero(0);
                             _tile_zero(1);
@@ -368,13 +419,13 @@ EMU_AMX void amx_gemm(const AmxA& a, const AmxB& b, std::int64_t M, std::int64_t
                             }
                         }
         }
-        _tile_release();
+        if (tiles) _tile_release();
     }
 }
 
-void amx_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype, std::int64_t out,
+void bf16_linear(const float* x, std::int64_t rows, std::int64_t in, const void* w, DType w_dtype, std::int64_t out,
                 float* y, int splits) {
-    amx_gemm(AmxA{x, in, false}, AmxB{w, w_dtype, in, true}, rows, out, in, y, out, false, splits);
+    bf16_gemm(Bf16A{x, in, false}, Bf16B{w, w_dtype, in, true}, rows, out, in, y, out, false, splits);
 }
 
 }  // namespace emu::ops::detail
