@@ -4,7 +4,7 @@
 //
 //   bench_lm --preset small|layer --dtype f32|bf16 [--threads 2] [--prefill 512]
 //            [--decode 16] [--dir DIR] [--precision exact|fast|bf16] [--bf16-splits 3] [--f32-amx]
-//            [--prefill-runs 3] [--q8] [--bandwidth] [--isa portable|avx2|avx512|avx512+amx]
+//            [--prefill-runs 3] [--q8] [--bandwidth] [--isa portable|avx2|avx512|avx512+bf16|avx512+amx]
 // The random weights are written to DIR (config.json + model.safetensors) and
 // then memory-mapped back, so the PyTorch script can load the very same ones.
 // GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics.
