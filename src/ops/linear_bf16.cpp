@@ -259,8 +259,9 @@ EMU_AMX void bf16_gemm(const Bf16A& a, const Bf16B& b, std::int64_t M, std::int6
         }
         return;
     }
-    const bool tiles = active_isa() == Isa::Amx;
-    check(tiles || active_isa() == Isa::Avx512Bf16, "bf16_gemm: needs AMX or AVX512-BF16 (see use_bf16_gemm)");
+    const Isa isa = active_isa();
+    const bool tiles = isa == Isa::Amx;
+    check(tiles || isa == Isa::Avx512Bf16, "bf16_gemm: needs AMX or AVX512-BF16 (see use_bf16_gemm)");
     const int kSplits = std::clamp(splits, 1, kMaxSplits);
     const int w_splits = b.dtype == DType::F32 ? kSplits : 1;
     const std::int64_t kpad = (K + kTileK - 1) / kTileK * kTileK, ksteps = kpad / kTileK;

@@ -127,9 +127,9 @@ TEST(OpsLinear, Bf16SplitsTradeExactnessAsDocumented) {
             for (std::size_t i = 0; i < y.size(); ++i) err[splits] = std::max(err[splits], std::fabs(y[i] - want[i]));
         }
         set_bf16_input_splits(3);
-        // Sums of 300 products of size ~1: F32 rounding alone is ~3e-5 (3 parts on AVX512-BF16
-        // are sgemm's F32 products).
-        EXPECT_LT(err[3], 5e-5);
+        // 3 AMX parts sum below F32 rounding; on AVX512-BF16, 3 parts are sgemm's F32 products,
+        // whose rounding over sums of 300 products of size ~1 is ~3e-5.
+        EXPECT_LT(err[3], isa == Isa::Amx ? 2e-5 : 5e-5);
         EXPECT_LT(err[2], 1e-3);
         EXPECT_GT(err[1], err[3]);  // one split really rounds the operands
         EXPECT_LT(err[1], 0.5);

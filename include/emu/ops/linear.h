@@ -48,8 +48,9 @@ void set_amx_for_f32(bool on);
 
 // Backward of linear for F32 weights w [out, in]: dx[rows, in] = dy · w
 // (overwritten; accumulate = true adds instead), dw[out, in] += dyᵀ · x. With
-// amx_for_f32() on an AMX CPU (precision fast or bf16) both run on the tile unit with
-// bf16_input_splits() parts, like the forward; otherwise through sgemm.
+// amx_for_f32() on an AMX CPU (precision fast or bf16), or on an AVX512-BF16 CPU with one
+// part (precision bf16), both run as BF16 part products with bf16_input_splits() parts, like
+// the forward; otherwise through sgemm.
 void linear_backward_input(const float* dy, std::int64_t rows, const Tensor& w, float* dx, bool accumulate = false);
 void linear_backward_weight(const float* dy, const float* x, std::int64_t rows, std::int64_t out, std::int64_t in,
                             float* dw);
@@ -60,7 +61,9 @@ void linear_backward_weight(const float* dy, const float* x, std::int64_t rows, 
 //   fast:  2 parts on AMX for F32 and BF16 weights alike (about 1e-5 relative error; F32
 //          prefill measured 1.48-1.54x PyTorch's sgemm on this machine, docs/lm.md);
 //   bf16:  inputs rounded to BF16, as the official bf16 runtime and PyTorch's bf16 matmul do.
-// Without AMX every mode computes F32 products. Throws Error naming the modes otherwise.
+// Without AMX, bf16 runs on AVX512-BF16 dot products where the CPU has them (AMD Zen 4) and
+// the other modes compute F32 products; without either, every mode computes F32 products.
+// Throws Error naming the modes otherwise.
 void set_prefill_precision(const std::string& mode);
 
 std::int64_t blas_min_rows();
