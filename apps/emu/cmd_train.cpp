@@ -22,9 +22,7 @@ TrainInvocation parse_train_invocation(const std::vector<std::string>& argv, con
           "' (trainers take --config FILE)");
     TrainInvocation inv;
     inv.config_path = args.require("config");
-    inv.config = load_yaml_as_json(inv.config_path);
-    if (inv.config.is_null()) inv.config = nlohmann::json::object();
-    check(inv.config.is_object(), inv.config_path, ": the config must be a mapping");
+    inv.config = load_config_with_extends(inv.config_path);
     if (args.has("out")) inv.config["out"] = args.get("out", "");
     inv.resume = args.get("resume", "");
     inv.quiet = args.has("quiet");

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
+#include <vector>
 
 #include "emu/core/error.h"
 #include "emu/core/mapped_file.h"
@@ -68,5 +70,46 @@ nlohmann::json parse_yaml_as_json(const std::string& text, const std::string& so
 }
 
 nlohmann::json load_yaml_as_json(const std::string& path) { return parse_yaml_as_json(read_text_file(path), path); }
+
+namespace {
+
+// Mappings merge key by key; anything else in `over` replaces what `base` had.
+void merge_over(nlohmann::json& base, const nlohmann::json& over) {
+    if (!base.is_object() || !over.is_object()) {
+        base = over;
+        return;
+    }
+    for (const auto& [key, value] : over.items()) merge_over(base[key], value);
+}
+
+nlohmann::json load_extended(const std::filesystem::path& path, std::vector<std::string>& chain) {
+    const std::string here = std::filesystem::weakly_canonical(path).string();
+    for (const std::string& seen : chain)
+        if (seen == here) {
+            std::string loop;
+            for (const std::string& c : chain) loop += c + " -> ";
+            fail("config extends itself: ", loop, here);
+        }
+    check(chain.size() < 16, path.string(), ": more than 16 configs deep in `extends`");
+    chain.push_back(here);
+    nlohmann::json config = load_yaml_as_json(path.string());
+    if (config.is_null()) config = nlohmann::json::object();
+    check(config.is_object(), path.string(), ": the config must be a mapping");
+    if (!config.contains("extends")) return config;
+    const nlohmann::json& base_name = config["extends"];
+    check(base_name.is_string() && !base_name.get<std::string>().empty(), path.string(),
+          ": `extends` must name a config file");
+    nlohmann::json merged = load_extended(path.parent_path() / base_name.get<std::string>(), chain);
+    config.erase("extends");
+    merge_over(merged, config);
+    return merged;
+}
+
+}  // namespace
+
+nlohmann::json load_config_with_extends(const std::string& path) {
+    std::vector<std::string> chain;
+    return load_extended(path, chain);
+}
 
 }  // namespace emu

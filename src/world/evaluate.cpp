@@ -23,6 +23,32 @@ bool cell_matches(const Scene& p, const Scene& t, int c, int r) {
     return (!a && !b) || (a && b && a->same_content(*b));
 }
 
+// Explore: the viewport's top-left world cell before and after step k.
+std::pair<int, int> viewport(const Sample& truth, std::size_t k) {
+    const nlohmann::json& v = truth.truth.at("viewports");
+    check(v.is_array() && k < v.size() && v[k].is_array() && v[k].size() == 2 && v[k][0].is_number_integer() &&
+              v[k][1].is_number_integer(),
+          "explore sample ", truth.index, ": viewports must list [x, y] for the start and every step");
+    return {v[k][0].get<int>(), v[k][1].get<int>()};
+}
+
+// Explore frame k right where the previous view overlaps it (after a one-cell pan, all but
+// the newly uncovered strip). The strip holds cells no prompt frame shows when the model sees
+// only the last frame, so no model can be sure of the whole frame; this part it can.
+bool carried_view_matches(const Sample& truth, std::size_t k, const Scene& predicted) {
+    const Scene& t = truth.outputs[k].scene;
+    const auto [px, py] = viewport(truth, k);
+    const auto [cx, cy] = viewport(truth, k + 1);
+    if (predicted.background != t.background) return false;
+    for (int r = 0; r < t.rows; ++r)
+        for (int c = 0; c < t.cols; ++c) {
+            const int wx = cx + c, wy = cy + r;
+            const bool seen_before = wx >= px && wx < px + t.cols && wy >= py && wy < py + t.rows;
+            if (seen_before && !cell_matches(predicted, t, c, r)) return false;
+        }
+    return true;
+}
+
 std::vector<CheckResult> all_failed(const Sample& truth) {
     std::vector<CheckResult> out;
     switch (truth.task) {
@@ -180,6 +206,8 @@ std::vector<CheckResult> score_sample(const Sample& truth, const std::vector<std
             tag = t.is_boolean() ? (t.get<bool>() ? "revisit" : "new") : t.get<std::string>();
         }
         out.push_back({"frame/" + tag, ok});
+        if (truth.task == Task::Explore && truth.truth.contains("viewports"))
+            out.push_back({"carried", predicted[k] && carried_view_matches(truth, k, *predicted[k])});
     }
     out.push_back({"sequence", all_ok});
     return out;

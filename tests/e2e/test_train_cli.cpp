@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "emu/io/config.h"
 #include "emu/text/tokenizer.h"
 #include "emu/train/metrics.h"
 #include "fixtures.h"
@@ -57,4 +58,37 @@ TEST(TrainCli, ListsTrainersAndRejectsMistakes) {
     EXPECT_NE(missing.out.find("nope.yaml"), std::string::npos) << missing.out;
     CommandResult resume = run_emu("train tokenizer --config '" + dir + "/typo.yaml' --resume auto");
     EXPECT_NE(resume.status, 0);
+}
+
+TEST(TrainCli, ConfigExtendsAnother) {
+    const std::string dir = temp_dir("train_cli_extends");
+    fs::create_directories(dir + "/base");
+    std::ofstream(dir + "/base/tok.yaml") << "out: " << dir << "/from-base\nvocab_size: 700\nvisual_tokens: 300\n"
+                                          << "corpus:\n  seed: 4\n  samples_per_task: 100\n"
+                                          << "  world: {width: 64, height: 64}\n";
+    // The child names its base relative to its own folder and changes one nested key.
+    std::ofstream(dir + "/child.yaml") << "extends: base/tok.yaml\nvocab_size: 600\ncorpus: {seed: 5}\n";
+    CommandResult r = run_emu("train tokenizer --quiet --config '" + dir + "/child.yaml'");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const nlohmann::json used = load_json_file(dir + "/from-base/train_config.json");
+    EXPECT_EQ(used["vocab_size"], 600);
+    EXPECT_EQ(used["visual_tokens"], 300);
+    EXPECT_EQ(used["corpus"]["seed"], 5);
+    EXPECT_EQ(used["corpus"]["samples_per_task"], 100);
+    EXPECT_EQ(used["corpus"]["world"]["width"], 64);
+    EXPECT_FALSE(used.contains("extends"));
+
+    std::ofstream(dir + "/a.yaml") << "extends: b.yaml\n";
+    std::ofstream(dir + "/b.yaml") << "extends: a.yaml\n";
+    CommandResult loop = run_emu("train tokenizer --config '" + dir + "/a.yaml'");
+    EXPECT_NE(loop.status, 0);
+    EXPECT_NE(loop.out.find("extends itself"), std::string::npos) << loop.out;
+    std::ofstream(dir + "/gone.yaml") << "extends: missing.yaml\n";
+    CommandResult gone = run_emu("train tokenizer --config '" + dir + "/gone.yaml'");
+    EXPECT_NE(gone.status, 0);
+    EXPECT_NE(gone.out.find("missing.yaml"), std::string::npos) << gone.out;
+    std::ofstream(dir + "/bad.yaml") << "extends: [a.yaml]\n";
+    CommandResult bad = run_emu("train tokenizer --config '" + dir + "/bad.yaml'");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.out.find("`extends` must name a config file"), std::string::npos) << bad.out;
 }

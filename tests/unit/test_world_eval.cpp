@@ -142,6 +142,57 @@ TEST(WorldEval, SequencesScoreEveryFrame) {
     EXPECT_DOUBLE_EQ(one_wrong.categories().at("sequence").rate(), 0.0);
 }
 
+TEST(WorldEval, ExploreScoresTheCarriedOverViewApart) {
+    // A pan uncovers a strip of cells the last frame never showed: "carried" judges only the
+    // rest, "frame" the whole view.
+    for (int i = 0; i < 20; ++i) {
+        const Sample s = sample_task(Task::Explore, WorldConfig{}, 11, i);
+        const auto& vp = s.truth.at("viewports");
+        const Scene& t = s.outputs[0].scene;
+        const int dx = vp[1][0].get<int>() - vp[0][0].get<int>(), dy = vp[1][1].get<int>() - vp[0][1].get<int>();
+        ASSERT_EQ(std::abs(dx) + std::abs(dy), 1);
+        // A cell of the new strip and one of the overlap, in the new frame's coordinates.
+        const int strip_c = dx > 0 ? t.cols - 1 : 0, strip_r = dy > 0 ? t.rows - 1 : 0;
+        const std::pair<int, int> strip = dx != 0 ? std::make_pair(strip_c, 1) : std::make_pair(1, strip_r);
+        const std::pair<int, int> kept = dx != 0 ? std::make_pair(dx > 0 ? 0 : t.cols - 1, 1)
+                                                 : std::make_pair(1, dy > 0 ? 0 : t.rows - 1);
+        auto with_changed_cell = [&](std::pair<int, int> cell) {
+            Scene p = t;
+            if (Object* o = p.at(cell.first, cell.second)) {
+                p.objects.erase(p.objects.begin() + (o - p.objects.data()));
+            } else {
+                p.objects.push_back(obj(Shape::Cross, Colour::Red, Size::Large, cell.first, cell.second));
+            }
+            p.normalise();
+            return p;
+        };
+        auto score_first = [&](const Scene& first) {
+            std::vector<std::optional<Scene>> preds;
+            for (const auto& f : s.outputs) preds.emplace_back(f.scene);
+            preds[0] = first;
+            const auto checks = score_sample(s, preds);
+            std::vector<bool> frame, carried;
+            for (const auto& c : checks) {
+                if (c.category == "frame") frame.push_back(c.pass);
+                if (c.category == "carried") carried.push_back(c.pass);
+            }
+            EXPECT_EQ(carried.size(), s.outputs.size());
+            return std::pair<bool, bool>(frame.at(0), carried.at(0));
+        };
+        EXPECT_EQ(score_first(t), std::make_pair(true, true)) << i;
+        EXPECT_EQ(score_first(with_changed_cell(strip)), std::make_pair(false, true)) << i;
+        EXPECT_EQ(score_first(with_changed_cell(kept)), std::make_pair(false, false)) << i;
+        Scene other_bg = t;
+        other_bg.background = t.background == Colour::White ? Colour::Gray : Colour::White;
+        EXPECT_EQ(score_first(other_bg).second, false) << i;
+    }
+    Sample broken = sample_task(Task::Explore, WorldConfig{}, 11, 0);
+    broken.truth["viewports"] = nlohmann::json::array({{0, 0}});
+    std::vector<std::optional<Scene>> preds;
+    for (const auto& f : broken.outputs) preds.emplace_back(f.scene);
+    EXPECT_THROW(score_sample(broken, preds), Error);
+}
+
 TEST(WorldEval, ScoringPicturesMatchesScoringScenes) {
     for (Task task : all_tasks())
         for (int i = 0; i < 10; ++i) {

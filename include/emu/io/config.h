@@ -11,4 +11,10 @@ nlohmann::json load_json_file(const std::string& path);
 nlohmann::json load_yaml_as_json(const std::string& path);
 nlohmann::json parse_yaml_as_json(const std::string& text, const std::string& source_name);
 
+// A YAML mapping that may start from another: `extends: base.yaml` (relative to this file)
+// loads that config first, then this file's keys replace its values, mappings merging key
+// by key (so `data: {seed: 7}` changes only data.seed). Chains are followed; loops and chains
+// deeper than 16 are errors. The result has no `extends` key.
+nlohmann::json load_config_with_extends(const std::string& path);
+
 }  // namespace emu
