@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "emu/core/error.h"
 
@@ -43,11 +42,21 @@ MappedFile::~MappedFile() {
 }
 
 std::string read_text_file(const std::string& path) {
+    // Configs, vocabularies and metrics are small; a bound keeps a wrong path such as
+    // /dev/zero from reading forever. Pipes are allowed (emu tokenize --file /dev/stdin).
+    constexpr std::size_t kMaxBytes = std::size_t(256) << 20;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail(path, ": is a folder, not a file");
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(path, ": cannot open");
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return buf.str();
+    std::string text;
+    char chunk[1 << 16];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        text.append(chunk, std::size_t(in.gcount()));
+        if (text.size() > kMaxBytes) fail(path, ": larger than 256 MiB, too large for a text file read whole");
+    }
+    if (in.bad()) fail(path, ": read error");
+    return text;
 }
 
 }  // namespace emu

@@ -43,6 +43,15 @@ void corrupt_and_load(const std::string& bytes, const std::string& path, int rou
 
 }  // namespace
 
+TEST(Corruption, TextFilesAreBoundedAndNeverFolders) {
+    const std::string dir = test::temp_dir("text_files");
+    EXPECT_THROW(read_text_file(dir), Error);           // a folder is not an empty file
+    EXPECT_THROW(read_text_file(dir + "/none"), Error);
+    EXPECT_THROW(read_text_file("/dev/zero"), Error);   // endless: stops at the bound
+    std::ofstream(dir + "/small.txt") << "abc\n";
+    EXPECT_EQ(read_text_file(dir + "/small.txt"), "abc\n");
+}
+
 TEST(Corruption, SafetensorsNeverCrash) {
     std::string dir = test::temp_dir("corrupt_st");
     Tensor a = Tensor::zeros(DType::F32, {16, 8}), b = Tensor::zeros(DType::BF16, {33});
