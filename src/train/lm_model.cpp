@@ -1,7 +1,6 @@
 #include "emu/train/lm_model.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +14,7 @@
 #include "emu/ops/rmsnorm.h"
 #include "emu/ops/rope.h"
 #include "emu/ops/silu.h"
+#include "emu/train/run.h"
 
 namespace emu::train {
 
@@ -43,27 +43,18 @@ LmModel LmModel::random(const lm::Config& cfg, std::uint64_t seed, float init_st
     return from_tensors(cfg, lm::random_weights(cfg, DType::F32, seed, init_std, 0.f));
 }
 
-namespace {
-bool exportable(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
-}  // namespace
-
-DType export_dtype_from_name(const std::string& name) {
-    std::string upper = name;
-    for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
-    DType t = DType::F32;
-    check(parse_dtype(upper, &t) && exportable(t), "export_dtype must be f32, bf16 or f16, got '", name, "'");
-    return t;
-}
-
 std::map<std::string, Tensor> grow_depth(const lm::Config& from, const std::map<std::string, Tensor>& tensors,
                                          const lm::Config& to, std::uint64_t seed, float init_std) {
     const std::int64_t n_from = from.num_hidden_layers, n_to = to.num_hidden_layers;
-    check(n_from > 0 && n_to >= n_from && n_to % n_from == 0, "grow: ", n_to, " layers is not a multiple of the ",
-          n_from, " layers of the model grown");
+    check(n_from > 0 && n_to >= n_from, "grow: ", n_to, " layers is fewer than the ", n_from,
+          " layers of the model grown");
     lm::Config same_depth = to;
     same_depth.num_hidden_layers = n_from;
     check(same_depth.to_json() == from.to_json(), "grow: only num_hidden_layers may change");
-    const std::int64_t k = n_to / n_from;
+    // Source layer i lands at floor(i * n_to / n_from): the fresh layers are spread evenly
+    // between the trained ones (for a multiple k, source layer i is layer i*k).
+    std::map<std::int64_t, std::int64_t> source_of;
+    for (std::int64_t i = 0; i < n_from; ++i) source_of[i * n_to / n_from] = i;
     const std::string prefix = "model.layers.";
     std::map<std::string, Tensor> fresh = lm::random_weights(to, DType::F32, seed, init_std, 0.f), out;
     for (auto& [name, t] : fresh) {
@@ -76,12 +67,14 @@ std::map<std::string, Tensor> grow_depth(const lm::Config& from, const std::map<
         const std::size_t dot = name.find('.', prefix.size());
         const std::int64_t layer = std::stoll(name.substr(prefix.size(), dot - prefix.size()));
         const std::string rest = name.substr(dot);
-        if (layer % k == 0) {
-            const std::string source = prefix + std::to_string(layer / k) + rest;
+        auto src = source_of.find(layer);
+        if (src != source_of.end()) {
+            const std::string source = prefix + std::to_string(src->second) + rest;
             auto it = tensors.find(source);
             check(it != tensors.end(), "grow: missing tensor '", source, "'");
             out.emplace(name, it->second);
         } else {
+            // A fresh layer adds nothing to the residual stream until training moves it.
             if (rest == ".self_attn.o_proj.weight" || rest == ".mlp.down_proj.weight")
                 std::memset(t.data_mut<float>(), 0, std::size_t(t.numel()) * sizeof(float));
             out.emplace(name, std::move(t));
@@ -124,7 +117,7 @@ std::int64_t LmModel::parameter_count() const {
 lm::Weights LmModel::weights() const { return lm::Weights::load(cfg_, values_); }
 
 void LmModel::save_pretrained(const std::string& dir, DType dtype) const {
-    check(exportable(dtype), "lm model: cannot export as ",
+    check(exportable_dtype(dtype), "lm model: cannot export as ",
           dtype_name(dtype), " (F32, BF16 or F16)");
     fs::create_directories(dir);
     nlohmann::json j = cfg_.to_json();

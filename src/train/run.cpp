@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <vector>
@@ -134,5 +135,15 @@ InterruptGuard::~InterruptGuard() {
 
 bool InterruptGuard::requested() { return g_interrupted.load(); }
 void InterruptGuard::clear() { g_interrupted = false; }
+
+bool exportable_dtype(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
+
+DType export_dtype_from_name(const std::string& name) {
+    std::string upper = name;
+    for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
+    DType t = DType::F32;
+    check(parse_dtype(upper, &t) && exportable_dtype(t), "export_dtype must be f32, bf16 or f16, got '", name, "'");
+    return t;
+}
 
 }  // namespace emu::train

@@ -20,6 +20,7 @@
 #include "emu/ops/conv2d.h"
 #include "emu/ops/group_norm.h"
 #include "emu/ops/spatial_attention.h"
+#include "emu/train/run.h"
 #include "emu/vision/ibq.h"
 
 namespace fs = std::filesystem;
@@ -785,11 +786,12 @@ std::string ibq_config_yaml(const vision::IbqConfig& c, const VqLossConfig& loss
     return y;
 }
 
-void export_ibq(const std::string& dir, const VqModel& model, const VqLossConfig& loss) {
+void export_ibq(const std::string& dir, const VqModel& model, const VqLossConfig& loss, DType dtype) {
+    check(exportable_dtype(dtype), "vq model: cannot export as ", dtype_name(dtype), " (F32, BF16 or F16)");
     fs::create_directories(dir);
     const std::string tmp = (fs::path(dir) / "model.safetensors.tmp").string();
     std::vector<std::pair<std::string, Tensor>> ts;
-    for (auto& [name, t] : model.weights()) ts.emplace_back(name, t);
+    for (auto& [name, t] : model.weights()) ts.emplace_back(name, dtype == DType::F32 ? t : t.to(dtype));
     write_safetensors(tmp, ts, {{"format", "pt"}});
     fs::rename(tmp, fs::path(dir) / "model.safetensors");
     std::ofstream(fs::path(dir) / "config.yaml") << ibq_config_yaml(model.config(), loss);

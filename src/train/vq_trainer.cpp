@@ -282,9 +282,12 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
     const VqLossConfig lc = vq_loss_config_from_json(config.value("loss", nlohmann::json()));
     const double codebook_std = config.value("codebook_std", 1.0);
     const int sample_every = config.value("sample_every", 0);
+    // export_dtype: bf16 halves the shipped folder (checkpoints stay F32 for resuming).
+    const DType export_dtype = export_dtype_from_name(config.value("export_dtype", std::string("f32")));
     const CodebookUpkeep upkeep = codebook_upkeep_from_json(config.value("codebook", nlohmann::json()));
     check_config_keys(config,
-                      {"model", "loss", "data", "codebook_std", "sample_every", "codebook", "init_from", "trainable"},
+                      {"model", "loss", "data", "codebook_std", "sample_every", "codebook", "init_from", "trainable",
+                       "export_dtype"},
                       "train vq config");
     const int f = mc.downsample_factor();
     check(data.width % f == 0 && data.height % f == 0, "train vq: canvas ", data.width, "x", data.height,
@@ -333,7 +336,7 @@ VqTrainOutcome train_vq(const nlohmann::json& config, const std::string& resume,
         state.extra = {{"images_seen", state.data_cursor}, {"code_usage", usage}};
         save_checkpoint(checkpoint_dir(run.out, state.step), opt, state);
         prune_checkpoints(run.out, run.keep_checkpoints);
-        export_ibq(run.out, model, lc);
+        export_ibq(run.out, model, lc, export_dtype);
     };
     auto do_eval = [&](bool with_sample) {
         const std::string png =

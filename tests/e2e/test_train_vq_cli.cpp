@@ -304,3 +304,45 @@ TEST(TrainVqCli, DecoderOnlyKeepsTheCodes) {
         EXPECT_NE(e.out.find("train vq"), std::string::npos) << e.out;
     }
 }
+
+// export_dtype: bf16 stores the exported tokenizer in half the bytes: the same run's weights
+// rounded to BF16 (checkpoints stay F32, so resuming is unaffected), and the folder still
+// loads and encodes.
+TEST(TrainVqCli, ExportsBf16) {
+    const std::string f32_dir = temp_dir("train_vq_export_f32"), bf16_dir = temp_dir("train_vq_export_bf16");
+    ASSERT_EQ(run_emu("train vq --quiet --config '" + write_config(f32_dir) + "'").status, 0);
+    CommandResult r = run_emu("train vq --quiet --config '" + write_config(bf16_dir, "export_dtype: bf16\n") + "'");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(slurp(f32_dir + "/run/checkpoint-000004/params.safetensors"),
+              slurp(bf16_dir + "/run/checkpoint-000004/params.safetensors"));
+    const TensorStore f32 = TensorStore::open(f32_dir + "/run/model.safetensors");
+    const TensorStore bf16 = TensorStore::open(bf16_dir + "/run/model.safetensors");
+    ASSERT_EQ(f32.names(), bf16.names());
+    for (const auto& name : f32.names()) {
+        const Tensor a = f32.get(name), b = bf16.get(name);
+        ASSERT_EQ(a.dtype(), DType::F32) << name;
+        ASSERT_EQ(b.dtype(), DType::BF16) << name;
+        ASSERT_EQ(a.shape(), b.shape()) << name;
+        const Tensor bf = b.to_f32();
+        for (std::uint64_t i = 0; i < a.numel(); ++i) {
+            const float x = a.data<float>()[i], y = bf.data<float>()[i];
+            ASSERT_LE(std::fabs(x - y), std::fabs(x) * (1.f / 256)) << name << "[" << i << "]";  // 8 mantissa bits
+        }
+    }
+    EXPECT_LT(fs::file_size(bf16_dir + "/run/model.safetensors"), fs::file_size(f32_dir + "/run/model.safetensors"));
+    train::VqDataConfig data;
+    data.width = data.height = 48;
+    const Tensor img =
+        vision::image_to_tensor(world::to_io_image(world::render(train::vq_scene(data, 77, 0), 48, 48)));
+    const Tensor c1 = vision::Ibq::load(f32_dir + "/run").encode(img), c2 = vision::Ibq::load(bf16_dir + "/run").encode(img);
+    ASSERT_EQ(c1.numel(), c2.numel());
+    std::int64_t same = 0;
+    for (std::uint64_t i = 0; i < c1.numel(); ++i) same += c1.data<std::int64_t>()[i] == c2.data<std::int64_t>()[i];
+    std::printf("BF16 export: %lld of %lld codes as the F32 export's\n", (long long)same, (long long)c1.numel());
+    EXPECT_GE(same, c1.numel() * 9 / 10);
+
+    const CommandResult bad =
+        run_emu("train vq --quiet --config '" + write_config(bf16_dir, "export_dtype: q8_0\n") + "'");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.out.find("export_dtype"), std::string::npos) << bad.out;
+}

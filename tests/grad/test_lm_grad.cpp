@@ -3,6 +3,7 @@
 // segments, a bidirectional block, GQA, tied and untied heads, and both attention paths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -204,41 +205,59 @@ TEST(LmGrad, TrainingLogitsEqualInference) {
 }
 
 // A model grown deeper (train::grow_depth) computes exactly what its source computes, and
-// its new layers still learn: their output projections get gradients.
+// its new layers still learn: their output projections get gradients. Both a multiple of
+// the source's depth (2 -> 6) and any other deeper count (2 -> 5) are checked.
 TEST(LmGrad, GrownModelComputesTheSameAndItsNewLayersLearn) {
     const lm::Config from = tiny_config(false, 4, 2);
     train::LmModel source = train::LmModel::random(from, 5, 0.3f);
     std::map<std::string, Tensor> tensors;
     for (const auto& n : source.names()) tensors.emplace(n, source.value(n));
-    lm::Config to = from;
-    to.num_hidden_layers = 3 * from.num_hidden_layers;
-    train::LmModel grown = train::LmModel::from_tensors(to, train::grow_depth(from, tensors, to, 9, 0.3f));
-
     const Packed batch = make_batch(2, 24, from.vocab_size, 3);
-    train::LmTrainer a(source), b(grown);
-    const double loss_a = a.forward(view(batch)).loss(), loss_b = b.forward(view(batch)).loss();
-    EXPECT_EQ(loss_a, loss_b);
-    ASSERT_EQ(a.logits().size(), b.logits().size());
-    for (std::size_t i = 0; i < a.logits().size(); ++i) ASSERT_EQ(a.logits()[i], b.logits()[i]) << i;
-    // Source layer 1 is grown layer 3; layers 1, 2, 4, 5 are new.
-    const Tensor& q_src = source.value("model.layers.1.self_attn.q_proj.weight");
-    const Tensor& q_grown = grown.value("model.layers.3.self_attn.q_proj.weight");
-    EXPECT_EQ(0, std::memcmp(q_src.data<float>(), q_grown.data<float>(), q_src.nbytes()));
+    train::LmTrainer a(source);
+    const double loss_a = a.forward(view(batch)).loss();
 
-    b.backward(1.f);
-    for (int layer : {1, 2, 4, 5})
-        for (const char* proj : {"self_attn.o_proj", "mlp.down_proj"}) {
-            const std::string name = "model.layers." + std::to_string(layer) + "." + proj + ".weight";
-            const Tensor& g = grown.grad(name);
-            double norm = 0;
-            for (std::uint64_t i = 0; i < g.numel(); ++i) norm += double(g.data<float>()[i]) * g.data<float>()[i];
-            EXPECT_GT(norm, 0.0) << name;
+    struct Case {
+        std::int64_t layers;
+        std::vector<int> kept;  // where the source's layers land
+    };
+    for (const Case& c : {Case{6, {0, 3}}, Case{5, {0, 2}}}) {
+        SCOPED_TRACE(c.layers);
+        lm::Config to = from;
+        to.num_hidden_layers = c.layers;
+        train::LmModel grown = train::LmModel::from_tensors(to, train::grow_depth(from, tensors, to, 9, 0.3f));
+        train::LmTrainer b(grown);
+        EXPECT_EQ(loss_a, b.forward(view(batch)).loss());
+        ASSERT_EQ(a.logits().size(), b.logits().size());
+        for (std::size_t i = 0; i < a.logits().size(); ++i) ASSERT_EQ(a.logits()[i], b.logits()[i]) << i;
+        ASSERT_EQ(from.num_hidden_layers, 2);
+        for (int i = 0; i < 2; ++i) {
+            const Tensor& q_src = source.value("model.layers." + std::to_string(i) + ".self_attn.q_proj.weight");
+            const Tensor& q_grown = grown.value("model.layers." + std::to_string(c.kept[i]) + ".self_attn.q_proj.weight");
+            EXPECT_EQ(0, std::memcmp(q_src.data<float>(), q_grown.data<float>(), q_src.nbytes())) << i;
         }
+        b.backward(1.f);
+        for (int layer = 0; layer < c.layers; ++layer) {
+            if (std::find(c.kept.begin(), c.kept.end(), layer) != c.kept.end()) continue;
+            for (const char* proj : {"self_attn.o_proj", "mlp.down_proj"}) {
+                const std::string name = "model.layers." + std::to_string(layer) + "." + proj + ".weight";
+                const Tensor& w = grown.value(name);
+                const Tensor& g = grown.grad(name);
+                double w_norm = 0, g_norm = 0;
+                for (std::uint64_t i = 0; i < g.numel(); ++i) {
+                    w_norm += double(w.data<float>()[i]) * w.data<float>()[i];
+                    g_norm += double(g.data<float>()[i]) * g.data<float>()[i];
+                }
+                EXPECT_EQ(w_norm, 0.0) << name;  // fresh: starts as the identity
+                EXPECT_GT(g_norm, 0.0) << name;  // and learns
+            }
+        }
+    }
 
-    lm::Config odd = to;
-    odd.num_hidden_layers = 5;
-    EXPECT_THROW(train::grow_depth(from, tensors, odd, 9, 0.3f), emu::Error);
-    lm::Config wider = to;
+    lm::Config shallower = from;
+    shallower.num_hidden_layers = 1;
+    EXPECT_THROW(train::grow_depth(from, tensors, shallower, 9, 0.3f), emu::Error);
+    lm::Config wider = from;
+    wider.num_hidden_layers = 4;
     wider.intermediate_size = 24;
     EXPECT_THROW(train::grow_depth(from, tensors, wider, 9, 0.3f), emu::Error);
 }

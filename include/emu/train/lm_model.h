@@ -42,12 +42,9 @@ private:
     void alloc_grads();
 };
 
-// "f32", "bf16" or "f16" (any case) -> the dtype save_pretrained writes; Error otherwise.
-DType export_dtype_from_name(const std::string& name);
-
-// Weights of a deeper model (`to`, `to.num_hidden_layers` a multiple k of the source's)
-// that computes exactly what the source computes: source layer i becomes layer i*k, and the
-// k-1 layers after it are fresh random layers whose output projections (o_proj, down_proj)
+// Weights of a deeper model (`to`, at least as many layers as the source) that computes
+// exactly what the source computes: source layer i becomes layer floor(i * to / from), and
+// the layers between are fresh random layers whose output projections (o_proj, down_proj)
 // are zero, so they add nothing to the residual stream until training moves them. Every
 // other size must match. This is how a trained model is grown instead of retrained.
 std::map<std::string, Tensor> grow_depth(const lm::Config& from, const std::map<std::string, Tensor>& tensors,

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "emu/tensor/dtype.h"
 #include "emu/train/optimizer.h"
 #include "emu/train/schedule.h"
 
@@ -47,6 +48,11 @@ nlohmann::json to_json(const RunOptions& o);
 // --resume value -> checkpoint folder: "" -> none; "auto" -> the latest checkpoint in out
 // (none when there is none); anything else must be a checkpoint folder (Error otherwise).
 std::optional<std::string> resolve_resume(const std::string& resume, const std::string& out);
+
+// The dtypes a trainer may export its weights in (`export_dtype`): F32, BF16 or F16.
+bool exportable_dtype(DType t);
+// "f32", "bf16" or "f16" (any case) -> that dtype; Error otherwise.
+DType export_dtype_from_name(const std::string& name);
 
 // Removes all but the newest `keep` checkpoint-NNNNNN folders of out.
 void prune_checkpoints(const std::string& out, int keep);

@@ -142,7 +142,8 @@ private:
 nlohmann::json ibq_config_yaml_json(const vision::IbqConfig& c, const VqLossConfig& loss);
 std::string ibq_config_yaml(const vision::IbqConfig& c, const VqLossConfig& loss);
 // Writes DIR/config.yaml and DIR/model.safetensors (official names): a folder
-// vision::Ibq::load reads.
-void export_ibq(const std::string& dir, const VqModel& model, const VqLossConfig& loss);
+// vision::Ibq::load reads. The weights are stored in `dtype` (F32, BF16 or F16); training
+// checkpoints stay F32 whatever the export.
+void export_ibq(const std::string& dir, const VqModel& model, const VqLossConfig& loss, DType dtype = DType::F32);
 
 }  // namespace emu::train
