@@ -117,8 +117,7 @@ std::int64_t LmModel::parameter_count() const {
 lm::Weights LmModel::weights() const { return lm::Weights::load(cfg_, values_); }
 
 void LmModel::save_pretrained(const std::string& dir, DType dtype) const {
-    check(exportable_dtype(dtype), "lm model: cannot export as ",
-          dtype_name(dtype), " (F32, BF16 or F16)");
+    check_exportable(dtype, "lm model");
     fs::create_directories(dir);
     nlohmann::json j = cfg_.to_json();
     j["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::BF16 ? "bfloat16" : "float16";

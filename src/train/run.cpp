@@ -136,13 +136,19 @@ InterruptGuard::~InterruptGuard() {
 bool InterruptGuard::requested() { return g_interrupted.load(); }
 void InterruptGuard::clear() { g_interrupted = false; }
 
-bool exportable_dtype(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
+namespace {
+bool exportable(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
+}  // namespace
+
+void check_exportable(DType t, const std::string& what) {
+    check(exportable(t), what, ": cannot export as ", dtype_name(t), " (F32, BF16 or F16)");
+}
 
 DType export_dtype_from_name(const std::string& name) {
     std::string upper = name;
     for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
     DType t = DType::F32;
-    check(parse_dtype(upper, &t) && exportable_dtype(t), "export_dtype must be f32, bf16 or f16, got '", name, "'");
+    check(parse_dtype(upper, &t) && exportable(t), "export_dtype must be f32, bf16 or f16, got '", name, "'");
     return t;
 }
 

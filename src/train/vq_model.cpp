@@ -787,7 +787,7 @@ std::string ibq_config_yaml(const vision::IbqConfig& c, const VqLossConfig& loss
 }
 
 void export_ibq(const std::string& dir, const VqModel& model, const VqLossConfig& loss, DType dtype) {
-    check(exportable_dtype(dtype), "vq model: cannot export as ", dtype_name(dtype), " (F32, BF16 or F16)");
+    check_exportable(dtype, "vq model");
     fs::create_directories(dir);
     const std::string tmp = (fs::path(dir) / "model.safetensors.tmp").string();
     std::vector<std::pair<std::string, Tensor>> ts;

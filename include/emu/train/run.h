@@ -49,8 +49,9 @@ nlohmann::json to_json(const RunOptions& o);
 // (none when there is none); anything else must be a checkpoint folder (Error otherwise).
 std::optional<std::string> resolve_resume(const std::string& resume, const std::string& out);
 
-// The dtypes a trainer may export its weights in (`export_dtype`): F32, BF16 or F16.
-bool exportable_dtype(DType t);
+// The dtypes a trainer may export its weights in (`export_dtype`) are F32, BF16 and F16;
+// anything else is Error "<what>: cannot export as T (F32, BF16 or F16)".
+void check_exportable(DType t, const std::string& what);
 // "f32", "bf16" or "f16" (any case) -> that dtype; Error otherwise.
 DType export_dtype_from_name(const std::string& name);
 
