@@ -87,15 +87,7 @@ struct Overrides {
         } catch (const nlohmann::json::exception& e) {
             fail("bad setting: ", e.what());
         }
-        check(s.max_new_tokens > 0, "--max-new-tokens must be positive, got ", s.max_new_tokens);
-        check(s.cfg_scale >= 0 && std::isfinite(s.cfg_scale), "--cfg must be a non-negative number");
-        check(s.image_area >= 256, "--area must be at least 256 pixels (one 16x16 token), got ", s.image_area);
-        check(s.text.temperature > 0 && s.image.temperature > 0, "temperatures must be positive");
-        check(s.text.top_p > 0 && s.text.top_p <= 1 && s.image.top_p > 0 && s.image.top_p <= 1, "top-p must be in (0, 1]");
-        check(s.text.top_k >= 0 && s.image.top_k >= 0, "top-k must not be negative");
-        check(s.decoder == "ar" || s.decoder == "dida", "--decoder must be ar or dida, got '", s.decoder, "'");
-        check(s.dida_steps >= 1, "--steps must be at least 1, got ", s.dida_steps);
-        gen::aspect_preset(s.aspect, s.image_area);  // rejects unknown names
+        s.validate();
     }
 };
 

@@ -1,3 +1,4 @@
+#include <cmath>
 #include "emu/gen/generator.h"
 
 #include <chrono>
@@ -64,6 +65,22 @@ nlohmann::json GenerationSettings::to_json() const {
             {"decoder", decoder},
             {"dida_steps", dida_steps},
             {"mask_token", mask_token}};
+}
+
+void GenerationSettings::validate() const {
+    check(max_new_tokens > 0, "max_new_tokens (--max-new-tokens) must be positive, got ", max_new_tokens);
+    check(cfg_scale >= 0 && std::isfinite(cfg_scale), "cfg_scale (--cfg) must be a non-negative number, got ",
+          cfg_scale);
+    check(image_area >= 256, "image_area (--area) must be at least 256 pixels (one 16x16 token), got ", image_area);
+    for (const auto& [name, p] : {std::pair<const char*, const SamplingParams&>{"text", text}, {"image", image}}) {
+        check(p.temperature > 0 && std::isfinite(p.temperature), name, " temperature (--", name,
+              "-temp) must be positive, got ", p.temperature);
+        check(p.top_p > 0 && p.top_p <= 1, name, " top-p (--", name, "-top-p) must be in (0, 1], got ", p.top_p);
+        check(p.top_k >= 0, name, " top-k (--", name, "-top-k) must not be negative, got ", p.top_k);
+    }
+    check(decoder == "ar" || decoder == "dida", "decoder (--decoder) must be ar or dida, got '", decoder, "'");
+    check(dida_steps >= 1, "DiDA steps (--steps) must be at least 1, got ", dida_steps);
+    aspect_preset(aspect.empty() ? "auto" : aspect, image_area);  // rejects unknown names
 }
 
 Generator::Generator(text::Tokenizer tokenizer, std::optional<lm::Transformer> transformer,
@@ -238,7 +255,7 @@ PreparedPrompt Generator::prepare(const GenerationSettings& settings, const std:
 GenerationResult Generator::generate(const GenerationSettings& settings, const std::string& question,
                                      const std::vector<ReferenceImage>& images, const GenerateCallbacks& callbacks) const {
     check(transformer_.has_value(), "generation needs the transformer (--model)");
-    check(settings.max_new_tokens > 0, "max_new_tokens must be positive, got ", settings.max_new_tokens);
+    settings.validate();
     GenerationResult result;
     result.settings = settings;
     auto t0 = Clock::now();
@@ -257,10 +274,7 @@ GenerationResult Generator::generate(const GenerationSettings& settings, const s
     ds.target_size = aspect_preset(settings.aspect.empty() ? "auto" : settings.aspect, settings.image_area,
                                    vq_ ? vq_->config().downsample_factor() : 16);
     ds.force_same_size = images.size() <= 1;  // as inference.py
-    check(settings.decoder == "ar" || settings.decoder == "dida", "unknown decoder '", settings.decoder,
-          "' (ar or dida)");
     if (settings.decoder == "dida") {
-        check(settings.dida_steps >= 1, "DiDA needs at least one step, got ", settings.dida_steps);
         ds.parallel = ParallelImageSettings{settings.dida_steps, tokenizer_.require_special(settings.mask_token)};
     }
 

@@ -12,14 +12,19 @@
 
 namespace emu {
 
-nlohmann::json load_json_file(const std::string& path) {
-    std::string text = read_text_file(path);
+nlohmann::json parse_json_text(std::string_view text, const std::string& source_name) {
+    auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        check(depth < kMaxJsonDepth, source_name, ": JSON nested more than ", kMaxJsonDepth, " levels deep");
+        return true;
+    };
     try {
-        return nlohmann::json::parse(text);
+        return nlohmann::json::parse(text.begin(), text.end(), limit_depth);
     } catch (const nlohmann::json::exception& e) {
-        fail(path, ": not valid JSON: ", e.what());
+        fail(source_name, ": not valid JSON: ", e.what());
     }
 }
+
+nlohmann::json load_json_file(const std::string& path) { return parse_json_text(read_text_file(path), path); }
 
 namespace {
 
@@ -39,20 +44,25 @@ nlohmann::json scalar_to_json(const YAML::Node& node) {
     return s;
 }
 
-nlohmann::json node_to_json(const YAML::Node& node, int depth) {
+// Aliases (*a) are shared nodes in yaml-cpp but copies in JSON: ten levels of ten aliases each
+// would expand a 1 KB file to 10^10 values. Real configs have hundreds of values.
+constexpr long kMaxYamlValues = 1 << 20;
+
+nlohmann::json node_to_json(const YAML::Node& node, int depth, long& budget) {
     check(depth < 64, "YAML nesting too deep");
+    check(--budget >= 0, "YAML expands to more than ", kMaxYamlValues, " values (aliases repeated?)");
     switch (node.Type()) {
         case YAML::NodeType::Null:
         case YAML::NodeType::Undefined: return nullptr;
         case YAML::NodeType::Scalar: return scalar_to_json(node);
         case YAML::NodeType::Sequence: {
             nlohmann::json arr = nlohmann::json::array();
-            for (const auto& item : node) arr.push_back(node_to_json(item, depth + 1));
+            for (const auto& item : node) arr.push_back(node_to_json(item, depth + 1, budget));
             return arr;
         }
         case YAML::NodeType::Map: {
             nlohmann::json obj = nlohmann::json::object();
-            for (const auto& kv : node) obj[kv.first.as<std::string>()] = node_to_json(kv.second, depth + 1);
+            for (const auto& kv : node) obj[kv.first.as<std::string>()] = node_to_json(kv.second, depth + 1, budget);
             return obj;
         }
     }
@@ -63,9 +73,12 @@ nlohmann::json node_to_json(const YAML::Node& node, int depth) {
 
 nlohmann::json parse_yaml_as_json(const std::string& text, const std::string& source_name) {
     try {
-        return node_to_json(YAML::Load(text), 0);
+        long budget = kMaxYamlValues;
+        return node_to_json(YAML::Load(text), 0, budget);
     } catch (const YAML::Exception& e) {
         fail(source_name, ": not valid YAML: ", e.what());
+    } catch (const Error& e) {
+        fail(source_name, ": ", e.what());
     }
 }
 

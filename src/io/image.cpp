@@ -101,8 +101,13 @@ Image decode_png(const std::uint8_t* data, std::size_t size, const std::string& 
 }
 
 // ---- JPEG ------------------------------------------------------------------------
+// A progressive JPEG may hold any number of scans, each a pass over the whole picture: a small
+// file repeating tiny scans can keep the decoder busy for hours. Real encoders write about 10.
+constexpr int kMaxJpegScans = 100;
+
 struct JpegError {
     jpeg_error_mgr mgr;
+    jpeg_progress_mgr progress;
     std::jmp_buf jump;
     char message[JMSG_LENGTH_MAX];
 };
@@ -113,6 +118,13 @@ void jpeg_error_exit(j_common_ptr cinfo) {
     std::longjmp(err->jump, 1);
 }
 void jpeg_silent(j_common_ptr, int) {}
+void jpeg_limit_scans(j_common_ptr cinfo) {
+    const int scans = reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number;
+    if (scans <= kMaxJpegScans) return;
+    auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+    std::snprintf(err->message, sizeof err->message, "more than %d progressive scans", kMaxJpegScans);
+    std::longjmp(err->jump, 1);
+}
 
 bool decode_jpeg_impl(const std::uint8_t* data, std::size_t size, Image* out, JpegError* err) {
     jpeg_decompress_struct cinfo;
@@ -123,7 +135,9 @@ bool decode_jpeg_impl(const std::uint8_t* data, std::size_t size, Image* out, Jp
         jpeg_destroy_decompress(&cinfo);
         return false;
     }
-    jpeg_create_decompress(&cinfo);
+    jpeg_create_decompress(&cinfo);  // zeroes cinfo but for err, so the monitor is set after
+    err->progress.progress_monitor = jpeg_limit_scans;
+    cinfo.progress = &err->progress;
     jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.image_width > kMaxSide || cinfo.image_height > kMaxSide ||

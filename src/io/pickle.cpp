@@ -336,6 +336,20 @@ private:
 
 }  // namespace
 
+Value::~Value() {
+    std::vector<ValuePtr> pending = std::move(items);
+    while (!pending.empty()) {
+        ValuePtr v = std::move(pending.back());
+        pending.pop_back();
+        // The last owner takes the children first, so v's own destructor finds none.
+        if (v.use_count() == 1) {
+            std::vector<ValuePtr>& children = const_cast<Value&>(*v).items;
+            for (ValuePtr& c : children) pending.push_back(std::move(c));
+            children.clear();
+        }
+    }
+}
+
 const char* kind_name(Value::Kind kind) {
     switch (kind) {
         case Kind::None: return "None";

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "emu/core/error.h"
+#include "emu/io/config.h"
 
 namespace emu {
 
@@ -17,6 +18,7 @@ namespace {
 
 // Headers of real checkpoints are well under a few MB; refuse absurd ones early.
 constexpr std::uint64_t kMaxHeaderBytes = 100ull << 20;
+constexpr std::size_t kMaxDims = 64;  // torch allows 64; a forged header may claim millions
 
 std::uint64_t read_u64_le(const std::uint8_t* p) {
     std::uint64_t v = 0;
@@ -37,12 +39,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
           size, " bytes)");
     check(header_len <= kMaxHeaderBytes, path, ": header length ", header_len, " is implausibly large");
     const char* header_begin = reinterpret_cast<const char*>(f.file_->data() + 8);
-    json header;
-    try {
-        header = json::parse(header_begin, header_begin + header_len);
-    } catch (const json::exception& e) {
-        fail(path, ": header is not valid JSON: ", e.what());
-    }
+    const json header = parse_json_text(std::string_view(header_begin, header_len), path + " (header)");
     check(header.is_object(), path, ": header is not a JSON object");
 
     const std::uint8_t* data_begin = f.file_->data() + 8 + header_len;
@@ -71,6 +68,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
         DType dtype;
         const std::string dtype_name = entry["dtype"].get<std::string>();
         if (!parse_dtype(dtype_name, &dtype)) bad("unknown dtype '" + dtype_name + "'");
+        if (entry["shape"].size() > kMaxDims) bad(str("shape has ", entry["shape"].size(), " dimensions, more than ", kMaxDims));
         Shape shape;
         for (const json& d : entry["shape"]) {
             if (!d.is_number_unsigned()) bad("shape entries must be non-negative integers");
@@ -171,12 +169,7 @@ TensorStore TensorStore::open(const std::string& path) {
     }
 
     if (!index.empty()) {
-        json j;
-        try {
-            j = json::parse(read_text_file(index.string()));
-        } catch (const json::exception& e) {
-            fail(index.string(), ": not valid JSON: ", e.what());
-        }
+        const json j = load_json_file(index.string());
         check(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), index.string(),
               ": no weight_map object");
         std::map<std::string, std::size_t> shard_index;

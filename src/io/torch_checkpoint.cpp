@@ -79,6 +79,8 @@ public:
         return data;
     }
 
+    std::uintmax_t file_size() const { return file_size_; }
+
 private:
     std::string path_;
     std::uintmax_t file_size_ = 0;
@@ -93,15 +95,21 @@ Tensor materialize(const pickle::TensorRef& ref, const std::vector<std::uint8_t>
     check(ref.offset >= 0, where, ": negative storage offset");
     Shape shape(ref.shape.begin(), ref.shape.end());
     std::uint64_t numel = shape_numel(shape);
-    // Highest element index the view touches; must stay inside the storage.
+    // A view never holds more elements than its storage: torch.save writes weights whole,
+    // and a broadcast (stride 0) view could otherwise ask for any amount of memory.
+    check(numel <= std::uint64_t(ref.storage_numel), where, ": view ", shape_str(shape), " has ", numel,
+          " elements, more than its storage of ", ref.storage_numel);
+    // Highest element index the view touches; must stay inside the storage. Every step is
+    // checked for overflow, so forged strides cannot wrap around to a small number.
     std::uint64_t last = std::uint64_t(ref.offset);
     for (std::size_t d = 0; d < shape.size(); ++d) {
         check(ref.stride[d] >= 0, where, ": negative stride");
         if (shape[d] == 0) numel = 0;
-        std::uint64_t extent = std::uint64_t(shape[d] > 0 ? shape[d] - 1 : 0);
-        check(extent == 0 || std::uint64_t(ref.stride[d]) <= (std::numeric_limits<std::uint64_t>::max() >> 2) / extent,
+        const std::uint64_t extent = std::uint64_t(shape[d] > 0 ? shape[d] - 1 : 0);
+        std::uint64_t reach = 0;
+        check(!__builtin_mul_overflow(extent, std::uint64_t(ref.stride[d]), &reach) &&
+                  !__builtin_add_overflow(last, reach, &last),
               where, ": stride overflows");
-        last += extent * std::uint64_t(ref.stride[d]);
     }
     check(numel == 0 || last < std::uint64_t(ref.storage_numel), where, ": view ", shape_str(shape), " at offset ",
           ref.offset, " reaches past its storage of ", ref.storage_numel, " elements");
@@ -141,6 +149,10 @@ std::map<std::string, Tensor> load_torch_checkpoint(const std::string& path) {
     }
     std::map<std::string, std::vector<std::uint8_t>> storages;
     std::map<std::string, Tensor> out;
+    // Many keys may view one storage (tied weights); a forged pickle repeating one large view
+    // thousands of times must not turn a small file into gigabytes.
+    const std::uint64_t max_bytes = 4 * archive.file_size() + (1u << 20);
+    std::uint64_t total_bytes = 0;
     for (std::size_t i = 0; i + 1 < root->items.size(); i += 2) {
         const Value& key = *root->items[i];
         const Value& value = *root->items[i + 1];
@@ -151,7 +163,11 @@ std::map<std::string, Tensor> load_torch_checkpoint(const std::string& path) {
               ": storage key '", key_name, "' is not a plain name");
         auto it = storages.find(key_name);
         if (it == storages.end()) it = storages.emplace(key_name, archive.read(prefix + "data/" + key_name)).first;
-        out[key.s] = materialize(value.tensor, it->second, path + ": tensor '" + key.s + "'");
+        Tensor t = materialize(value.tensor, it->second, path + ": tensor '" + key.s + "'");
+        total_bytes += t.nbytes();
+        check(total_bytes <= max_bytes, path, ": its tensors add up to more than ", max_bytes,
+              " bytes, four times the file; refusing a checkpoint that repeats its views");
+        out[key.s] = std::move(t);
     }
     return out;
 }

@@ -11,7 +11,7 @@ namespace emu {
 std::uint64_t shape_numel(const Shape& shape) {
     std::uint64_t n = 1;
     for (std::int64_t d : shape) {
-        check(d >= 0, "negative dimension in shape ", shape_str(shape));
+        if (d < 0) fail("negative dimension in shape ", shape_str(shape));  // not check(): built only on failure
         if (d != 0 && n > std::numeric_limits<std::uint64_t>::max() / std::uint64_t(d))
             fail("shape ", shape_str(shape), " overflows");
         n *= std::uint64_t(d);

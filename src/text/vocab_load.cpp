@@ -8,6 +8,7 @@
 
 #include "emu/core/error.h"
 #include "emu/core/mapped_file.h"
+#include "emu/io/config.h"
 #include "tokenizer_impl.h"
 
 namespace fs = std::filesystem;
@@ -281,12 +282,7 @@ TokenizerFiles find_tokenizer_files(const std::string& path) {
 
 Tokenizer Tokenizer::load(const TokenizerFiles& files) {
     if (!files.config.empty()) {
-        nlohmann::json cfg;
-        try {
-            cfg = nlohmann::json::parse(read_text_file(files.config));
-        } catch (const nlohmann::json::exception& e) {
-            fail(files.config, ": invalid JSON: ", e.what());
-        }
+        const nlohmann::json cfg = load_json_file(files.config);
         if (cfg.is_object() && cfg.contains("tokenizer_class") && cfg["tokenizer_class"].is_string()) {
             std::string cls = cfg["tokenizer_class"];
             check(cls == "Emu3Tokenizer", files.config, ": tokenizer_class is ", cls, ", expected Emu3Tokenizer");

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 
 #include "emu/core/error.h"
 #include "emu/train/data.h"
@@ -50,6 +51,7 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
     const int count = int(indices.size());
     check(options.jobs >= 1, "the bench needs at least one job, got ", options.jobs);
     check(generator.vq() != nullptr, "the bench needs the vision tokenizer to decode pictures (--vq)");
+    settings.validate();  // before the samples start, not once per sample
     // Each sample is generated and scored on its own (own counters, own pictures), so
     // samples can run side by side; they are added to the report in order.
     struct PerSample {
@@ -60,8 +62,11 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
     };
     std::vector<PerSample> per(static_cast<std::size_t>(count));
     int done = 0;
+    // An exception must not leave the parallel region (that would be std::terminate): each
+    // sample keeps its own and the first is rethrown after the loop.
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(options.jobs) if (options.jobs > 1)
-    for (int q = 0; q < count; ++q) {
+    for (int q = 0; q < count; ++q) try {
         PerSample& P = per[std::size_t(q)];
         const int i = indices[std::size_t(q)];
         const world::Sample sample = world::sample_task(options.task, options.world, options.seed, i);
@@ -94,7 +99,11 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
 #pragma omp critical(world_bench_progress)
             progress(++done, count);
         }
+    } catch (...) {
+        errors[std::size_t(q)] = std::current_exception();
     }
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
     WorldBenchResult result(options.task);
     for (int q = 0; q < count; ++q) {
         PerSample& P = per[std::size_t(q)];

@@ -28,10 +28,12 @@ std::vector<int> get_int_list(const nlohmann::json& j, const char* key, const st
         return {};
     }
     const auto& v = j[key];
-    check(v.is_array(), source, ": '", key, "' must be a list, got ", v.dump());
+    // `if ... fail` rather than check(): the message's dump() must not run for every entry.
+    if (!v.is_array()) fail(source, ": '", key, "' must be a list, got ", v.dump());
+    check(v.size() <= 64, source, ": '", key, "' has ", v.size(), " entries, more than any model uses (64)");
     std::vector<int> out;
     for (const auto& e : v) {
-        check(e.is_number_integer(), source, ": '", key, "' must hold integers, got ", v.dump());
+        if (!e.is_number_integer()) fail(source, ": '", key, "' must hold integers, got ", v.dump());
         out.push_back(e.get<int>());
     }
     return out;

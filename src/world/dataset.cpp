@@ -6,6 +6,7 @@
 
 #include "emu/core/error.h"
 #include "emu/core/log.h"
+#include "emu/io/config.h"
 #include "emu/world/render.h"
 #include "emu/world/world_png.h"
 
@@ -91,7 +92,7 @@ std::vector<Sample> read_samples(const std::string& jsonl_path) {
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         try {
-            out.push_back(sample_from_json(nlohmann::json::parse(line)));
+            out.push_back(sample_from_json(parse_json_text(line, "the sample")));
         } catch (const std::exception& e) {
             fail(jsonl_path, " line ", line_no, ": ", e.what());
         }

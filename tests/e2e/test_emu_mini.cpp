@@ -134,3 +134,21 @@ TEST(EmuMini, WorldBenchUsesTheTasksOwnDefaults) {
     EXPECT_DOUBLE_EQ(cfg_of("--task t2i"), 3.0);
     EXPECT_DOUBLE_EQ(cfg_of("--task vla --cfg 4"), 4.0);
 }
+
+// Bad settings stop the bench with a clear error before any sample runs, and an error inside
+// a sample (here: a DiDA mask token the vocabulary lacks) ends it the same way even when
+// samples run side by side (an exception escaping an OpenMP region would abort the process).
+TEST(EmuMini, WorldBenchReportsErrorsCleanly) {
+    CommandResult r = run_emu("world bench --task t2i --n 2 --jobs 2 --threads 1 --quiet --image-temp 0");
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("image temperature (--image-temp) must be positive"), std::string::npos) << r.out;
+
+    const std::string dir = temp_dir("emu_mini_bad_mask");
+    for (const auto& e : fs::directory_iterator(kModel))
+        if (e.path().filename() != "generation_defaults.json") fs::create_symlink(e.path(), fs::path(dir) / e.path().filename());
+    std::ofstream(dir + "/generation_defaults.json")
+        << R"({"image_area": 4096, "max_new_tokens": 800, "dida": {"mask_token": "<|no_such_token|>", "steps": 2}})";
+    r = run_emu("world bench --task t2i --model '" + dir + "' --decoder dida --n 3 --jobs 2 --threads 1 --quiet");
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("no special token <|no_such_token|>"), std::string::npos) << r.out;
+}

@@ -2,7 +2,9 @@
 // Pillow-compatible bicubic resize against reference outputs made with Debian's python3-pil
 // (tests/data/resize/make_resize_data.py).
 #include <gtest/gtest.h>
+#include <jpeglib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -81,6 +83,57 @@ TEST(ImageRead, CorruptAndUnsupportedInputsGiveErrors) {
         expect_image_error(path);
     }
     expect_image_error(dir + "/does_not_exist.png");
+}
+
+// An 8x8 progressive JPEG written with 1 + 3 * `coefficients` scans: the DC of every component,
+// then one scan per AC coefficient per component (a valid script, unlike anything an encoder
+// would choose).
+std::string jpeg_with_scans(int coefficients) {
+    jpeg_compress_struct c;
+    jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    unsigned char* buffer = nullptr;
+    unsigned long size = 0;
+    jpeg_mem_dest(&c, &buffer, &size);
+    c.image_width = c.image_height = 8;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    std::vector<jpeg_scan_info> scans{{3, {0, 1, 2, 0}, 0, 0, 0, 0}};
+    for (int comp = 0; comp < 3; ++comp)
+        for (int k = 1; k <= coefficients; ++k) scans.push_back({1, {comp, 0, 0, 0}, k, k, 0, 0});
+    c.scan_info = scans.data();
+    c.num_scans = int(scans.size());
+    jpeg_start_compress(&c, TRUE);
+    std::vector<unsigned char> row(8 * 3);
+    for (int y = 0; y < 8; ++y) {
+        for (int i = 0; i < 24; ++i) row[std::size_t(i)] = static_cast<unsigned char>(i * 10 + y * 20);
+        JSAMPROW p = row.data();
+        jpeg_write_scanlines(&c, &p, 1);
+    }
+    jpeg_finish_compress(&c);
+    std::string out(reinterpret_cast<const char*>(buffer), size);
+    std::free(buffer);
+    jpeg_destroy_compress(&c);
+    return out;
+}
+
+// Every scan is a pass over the whole picture, so a file of many tiny scans is a way to make
+// the decoder spin; 100 scans decode, more are refused.
+TEST(ImageRead, ProgressiveJpegsHaveAScanLimit) {
+    const std::string dir = emu::test::temp_dir("image-scans");
+    spit(dir + "/scans100.jpg", jpeg_with_scans(33));
+    const emu::Image ok = emu::read_image_rgb(dir + "/scans100.jpg");
+    EXPECT_EQ(ok.width, 8);
+    EXPECT_EQ(ok.height, 8);
+    spit(dir + "/scans103.jpg", jpeg_with_scans(34));
+    try {
+        emu::read_image_rgb(dir + "/scans103.jpg");
+        ADD_FAILURE() << "a JPEG of 103 scans decoded";
+    } catch (const emu::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("more than 100 progressive scans"), std::string::npos) << e.what();
+    }
 }
 
 TEST(ImageConvert, ChannelCounts) {

@@ -28,19 +28,27 @@ struct PickleWriter {
         return *this;
     }
     PickleWriter& int1(int v) { bytes += 'K'; bytes += char(v); return *this; }
+    // Any non-negative integer: BININT1 when it fits a byte, else LONG1 with 8 bytes.
+    PickleWriter& integer(std::int64_t v) {
+        if (v >= 0 && v < 256) return int1(int(v));
+        bytes += "\x8a\x08";
+        for (int i = 0; i < 8; ++i) bytes += char((std::uint64_t(v) >> (8 * i)) & 0xff);
+        return *this;
+    }
     PickleWriter& global(const std::string& module, const std::string& name) {
         bytes += "c" + module + "\n" + name + "\n";
         return *this;
     }
     // _rebuild_tensor_v2(storage(key, numel), offset, (shape...), (stride...), False, OrderedDict())
-    PickleWriter& tensor(const std::string& key, int numel, int offset, std::vector<int> shape, std::vector<int> stride) {
+    PickleWriter& tensor(const std::string& key, std::int64_t numel, int offset, std::vector<std::int64_t> shape,
+                         std::vector<std::int64_t> stride) {
         global("torch._utils", "_rebuild_tensor_v2").op("(");
-        op("(").str("storage").global("torch", "FloatStorage").str(key).str("cpu").int1(numel).op("t").op("Q");
+        op("(").str("storage").global("torch", "FloatStorage").str(key).str("cpu").integer(numel).op("t").op("Q");
         int1(offset);
         op("(");
-        for (int s : shape) int1(s);
+        for (std::int64_t s : shape) integer(s);
         op("t(");
-        for (int s : stride) int1(s);
+        for (std::int64_t s : stride) integer(s);
         op("t").op("\x89").global("collections", "OrderedDict").op(")R").op("tR");
         return *this;
     }
@@ -187,4 +195,42 @@ TEST(TorchCheckpoint, HostileAndCorruptFilesGiveCleanErrors) {
         std::ofstream(path("trunc"), std::ios::binary) << real.substr(0, cut);
         EXPECT_THROW(load_torch_checkpoint(path("trunc")), Error) << "cut at " << cut;
     }
+}
+
+// Forged views: strides whose sum wraps around 2^64, a broadcast view of one element as a
+// huge tensor, one large view repeated under many keys, and a value nested a million deep.
+TEST(TorchCheckpoint, ForgedViewsAndNestingGiveCleanErrors) {
+    std::string dir = test::temp_dir("torch_forged");
+    auto path = [&](const std::string& n) { return dir + "/" + n + ".ckpt"; };
+
+    // Each extent*stride fits, their sum 4*(2^62-1)+4 wraps to 0.
+    const std::int64_t big = (std::int64_t(1) << 62) - 1;
+    std::string pkl_wrap =
+        PickleWriter().op("}(").str("w").tensor("0", 32, 0, {2, 2, 2, 2, 2}, {big, big, big, big, 4}).op("u").done();
+    write_zip(path("wrap"), {{"a/data.pkl", pkl_wrap}, {"a/data/0", floats(std::vector<float>(32, 1.0f))}});
+    expect_error(path("wrap"), "stride overflows");
+
+    std::string pkl_broadcast = PickleWriter().op("}(").str("w").tensor("0", 1, 0, {65536, 65536}, {0, 0}).op("u").done();
+    write_zip(path("broadcast"), {{"a/data.pkl", pkl_broadcast}, {"a/data/0", floats({1})}});
+    expect_error(path("broadcast"), "more than its storage");
+
+    const std::int64_t n = 1 << 20;  // a 4 MiB storage viewed whole under 8 keys: 32 MiB
+    PickleWriter repeated;
+    repeated.op("}(");
+    for (int k = 0; k < 8; ++k) repeated.str("w" + std::to_string(k)).tensor("0", n, 0, {n}, {1});
+    write_zip(path("repeated"), {{"a/data.pkl", repeated.op("u").done()}, {"a/data/0", floats(std::vector<float>(n))}});
+    expect_error(path("repeated"), "four times the file");
+    // Two keys on one storage (tied weights) stay fine.
+    PickleWriter tied;
+    tied.op("}(").str("a").tensor("0", 4, 0, {4}, {1}).str("b").tensor("0", 4, 0, {2, 2}, {2, 1});
+    write_zip(path("tied"), {{"a/data.pkl", tied.op("u").done()}, {"a/data/0", floats({1, 2, 3, 4})}});
+    EXPECT_EQ(load_torch_checkpoint(path("tied")).size(), 2u);
+
+    // A million nested 1-tuples under a non-tensor key: loads (no weights) and is freed
+    // without recursing; as the root it is refused, and freed the same way.
+    const std::string deep = "N" + std::string(1000000, '\x85');
+    write_zip(path("deep_entry"), {{"a/data.pkl", PickleWriter().op("}(").str("x").op(deep).op("u").done()}});
+    EXPECT_TRUE(load_torch_checkpoint(path("deep_entry")).empty());
+    write_zip(path("deep_root"), {{"a/data.pkl", PickleWriter().op(deep).done()}});
+    expect_error(path("deep_root"), "expected a state_dict");
 }

@@ -37,6 +37,9 @@ struct GenerationSettings {
     std::string mask_token = "<|extra_0|>";
 
     nlohmann::json to_json() const;
+    // Throws Error naming the first setting out of range (with its CLI flag); every entry
+    // point (CLI, bench, a model's generation_defaults.json) goes through it.
+    void validate() const;
 };
 
 // A reference image: pixels (resized and encoded here) or already a code grid.

@@ -3,8 +3,15 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace emu {
+
+// JSON text from outside (model files, headers, configs): nesting deeper than kMaxJsonDepth is
+// an error, because copying or printing such a value recurses once per level and a forged
+// file could overflow the stack. Throws Error naming `source_name` on a syntax error.
+inline constexpr int kMaxJsonDepth = 128;
+nlohmann::json parse_json_text(std::string_view text, const std::string& source_name);
 
 // Both throw Error naming the file on a missing file or a syntax error.
 nlohmann::json load_json_file(const std::string& path);

@@ -34,6 +34,13 @@ struct Value {
     std::string s;                // String, Bytes; Global: "module.name"
     std::vector<ValuePtr> items;  // Tuple, List; Dict: key, value, key, value...
     TensorRef tensor;             // Storage (key, dtype, numel) and Tensor
+
+    Value() = default;
+    Value(const Value&) = default;
+    Value& operator=(const Value&) = default;
+    // Frees nested containers with a loop instead of recursion, so a forged pickle nesting a
+    // million tuples cannot overflow the stack when it is dropped.
+    ~Value();
 };
 
 // Parses `data` (a whole pickle). Throws Error prefixed with `source` on any opcode
