@@ -220,7 +220,10 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
             tensors = grow_depth(source_config, tensors, mc, run.seed, spec.init_std);
         }
         model = LmModel::from_tensors(mc, tensors);
-        log_info(str("initialised from ", init_from, grow_layers ? str(", grown to ", grow_layers, " layers") : ""));
+        const bool grew = mc.num_hidden_layers > source_config.num_hidden_layers;
+        log_info(str("initialised from ", init_from,
+                     grew ? str(", grown from ", source_config.num_hidden_layers, " to ", mc.num_hidden_layers, " layers")
+                          : ""));
     }
     std::vector<float> mask;
     std::vector<std::int64_t> pos;
