@@ -6,6 +6,7 @@
 #include "command.h"
 #include "emu/core/error.h"
 #include "emu/core/mapped_file.h"
+#include "emu/io/config.h"
 #include "emu/text/tokenizer.h"
 
 namespace emu::cli {
@@ -37,15 +38,10 @@ std::vector<text::TokenId> parse_ids(const std::string& s) {
     std::vector<text::TokenId> ids;
     std::string trimmed = s;
     if (!trimmed.empty() && trimmed.front() == '[') {
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(trimmed);
-        } catch (const nlohmann::json::exception& e) {
-            fail("--ids: not a JSON list: ", e.what());
-        }
+        const nlohmann::json j = parse_json_text(trimmed, "--ids");
         check(j.is_array(), "--ids: expected a JSON list of integers");
         for (const auto& v : j) {
-            check(v.is_number_integer(), "--ids: ", v.dump(), " is not an integer");
+            if (!v.is_number_integer()) fail("--ids: ", v.dump(), " is not an integer");
             long long n = v.get<long long>();
             check(n >= INT32_MIN && n <= INT32_MAX, "--ids: ", n, " is out of range");
             ids.push_back(static_cast<text::TokenId>(n));

@@ -9,6 +9,7 @@
 #include "emu/core/error.h"
 #include "emu/core/log.h"
 #include "emu/core/mapped_file.h"
+#include "emu/io/config.h"
 
 namespace fs = std::filesystem;
 
@@ -56,11 +57,7 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
     while (std::getline(in, line)) {
         ++n;
         if (line.empty()) continue;
-        try {
-            out.push_back(nlohmann::json::parse(line));
-        } catch (const nlohmann::json::exception& e) {
-            fail(path, ":", n, ": ", e.what());
-        }
+        out.push_back(parse_json_text(line, str(path, ":", n)));
     }
     return out;
 }
