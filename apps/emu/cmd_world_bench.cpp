@@ -66,7 +66,6 @@ int run_world_bench_cmd(const std::vector<std::string>& argv) {
     if (args.has("greedy")) s.text.greedy = s.image.greedy = true;
     s.seed = o.seed;
     s.decoder = args.get("decoder", s.decoder);
-    check(s.decoder == "ar" || s.decoder == "dida", "--decoder must be ar or dida, got '", s.decoder, "'");
     s.dida_steps = int(args.get_int_in("steps", s.dida_steps, 1, 1 << 20));
 
     Progress progress("bench " + std::string(world::task_name(o.task)), o.n);

@@ -1,7 +1,7 @@
-#include <cmath>
 #include "emu/gen/generator.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include "emu/core/error.h"

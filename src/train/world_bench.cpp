@@ -51,7 +51,7 @@ WorldBenchResult run_world_bench(const gen::Generator& generator, const gen::Gen
     const int count = int(indices.size());
     check(options.jobs >= 1, "the bench needs at least one job, got ", options.jobs);
     check(generator.vq() != nullptr, "the bench needs the vision tokenizer to decode pictures (--vq)");
-    settings.validate();  // before the samples start, not once per sample
+    settings.validate();  // bad settings fail here, before any sample runs
     // Each sample is generated and scored on its own (own counters, own pictures), so
     // samples can run side by side; they are added to the report in order.
     struct PerSample {
