@@ -1,6 +1,5 @@
 // emu generate: every Emu3.5 task from the command line (one prompt, or a YAML list).
 #include <climits>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>

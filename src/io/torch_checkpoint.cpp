@@ -4,7 +4,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <limits>
 #include <memory>
 
 #include "emu/core/error.h"

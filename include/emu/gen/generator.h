@@ -37,8 +37,9 @@ struct GenerationSettings {
     std::string mask_token = "<|extra_0|>";
 
     nlohmann::json to_json() const;
-    // Throws Error naming the first setting out of range (with its CLI flag); every entry
-    // point (CLI, bench, a model's generation_defaults.json) goes through it.
+    // Throws Error naming the first setting out of range (with its CLI flag). Generator::generate
+    // calls it, so settings from flags, configs and a model's generation_defaults.json are
+    // checked alike; the CLIs call it first to fail before any work.
     void validate() const;
 };
 
