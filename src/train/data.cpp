@@ -55,7 +55,30 @@ std::string join_question(const std::string& a, const std::string& b) {
 
 void append(TrainingSequence& seq, const std::vector<text::TokenId>& ids, bool target) {
     seq.ids.insert(seq.ids.end(), ids.begin(), ids.end());
-    seq.mask.insert(seq.mask.end(), ids.size(), target ? 1 : 0);
+    seq.mask.insert(seq.mask.end(), ids.size(), target ? kTarget : kGiven);
+}
+
+// Marks the visual tokens of the picture appended at seq.ids[begin..] whose cell holds an
+// object: any pixel of the cell's block that is not the background colour (ShapesWorld
+// backgrounds are flat). Cells are the code grid's, in the row-major order of the tokens.
+void mark_object_cells(TrainingSequence& seq, std::size_t begin, const world::Image& picture,
+                       world::Colour background, const text::CodeGrid& grid, const text::Tokenizer& tok) {
+    const world::Rgb bg = world::colour_rgb(background);
+    std::size_t cell = 0;
+    for (std::size_t p = begin; p < seq.ids.size(); ++p) {
+        if (!tok.is_visual(seq.ids[p])) continue;
+        const int r = int(cell / std::size_t(grid.w)), c = int(cell % std::size_t(grid.w));
+        ++cell;
+        const int x0 = c * picture.width / grid.w, x1 = (c + 1) * picture.width / grid.w;
+        const int y0 = r * picture.height / grid.h, y1 = (r + 1) * picture.height / grid.h;
+        bool object = false;
+        for (int y = y0; y < y1 && !object; ++y)
+            for (int x = x0; x < x1 && !object; ++x) {
+                const std::uint8_t* px = picture.px(x, y);
+                object = px[0] != bg.r || px[1] != bg.g || px[2] != bg.b;
+            }
+        if (object) seq.mask[p] = kObjectTarget;
+    }
 }
 
 struct Key128 {
@@ -91,6 +114,10 @@ Key128 picture_key(const world::Image& image) {
 }
 
 }  // namespace
+
+float loss_weight(std::uint8_t mask, float object_weight) {
+    return mask == kGiven ? 0.f : mask == kObjectTarget ? object_weight : 1.f;
+}
 
 // --- image coders -----------------------------------------------------------------------
 
@@ -349,10 +376,6 @@ std::vector<std::string> layout_texts(const SequenceLayout& layout) {
 
 TrainingSequence encode_layout(const SequenceLayout& layout, const world::WorldConfig& world, const text::Tokenizer& tok,
                                const ImageCoder& coder) {
-    auto image_ids = [&](const world::Scene& scene) {
-        const text::CodeGrid grid = coder.encode(world::render(scene, world.width, world.height));
-        return text::image_token_ids(grid, tok);
-    };
     TrainingSequence seq;
     seq.task = layout.task;
     std::vector<std::string> image_strings;
@@ -364,8 +387,13 @@ TrainingSequence encode_layout(const SequenceLayout& layout, const world::WorldC
     for (const Part& part : layout.answer) {
         if (part.kind == Part::Kind::Text)
             append(seq, tok.encode(part.text), part.target);
-        else
-            append(seq, image_ids(part.scene), part.target);
+        else {
+            const world::Image picture = world::render(part.scene, world.width, world.height);
+            const text::CodeGrid grid = coder.encode(picture);
+            const std::size_t begin = seq.ids.size();
+            append(seq, text::image_token_ids(grid, tok), part.target);
+            if (part.target) mark_object_cells(seq, begin, picture, part.scene.background, grid, tok);
+        }
     }
     return seq;
 }
@@ -534,7 +562,7 @@ Batch BatchStream::next() {
                 b.mask[base + i] = s.mask[std::size_t(i)];
                 b.positions[base + i] = i;
                 b.segments[base + i] = segment;
-                b.target_tokens += s.mask[std::size_t(i)];
+                b.target_tokens += s.mask[std::size_t(i)] != kGiven;
             }
             b.tokens += len;
             ++b.sequences;

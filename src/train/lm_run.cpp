@@ -96,8 +96,9 @@ Coder make_coder(const std::string& vq) {
     return c;
 }
 
-LmBatchView view_of(const Batch& b, std::vector<float>& mask, std::vector<std::int64_t>& pos) {
-    mask.assign(b.mask.begin(), b.mask.end());
+LmBatchView view_of(const Batch& b, float object_weight, std::vector<float>& mask, std::vector<std::int64_t>& pos) {
+    mask.resize(b.mask.size());
+    for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = loss_weight(b.mask[i], object_weight);
     pos.assign(b.positions.begin(), b.positions.end());
     LmBatchView v;
     v.rows = b.rows;
@@ -136,7 +137,8 @@ private:
 LmRunReport run_lm_training(const nlohmann::json& config, const std::string& resume) {
     check_config_keys(config,
                       {"threads", "precision", "model", "data", "vq", "tokenizer", "init_from", "grow_layers",
-                       "export_dtype", "dida", "eval_seed", "generation", "sample_every", "sample_prompts"},
+                       "export_dtype", "dida", "eval_seed", "generation", "sample_every", "sample_prompts",
+                       "object_weight"},
                       "lm config");
     const RunOptions run = run_options_from_json(config);
     // Every section is read before any expensive work, so a typo fails at once.
@@ -169,6 +171,12 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     }
     const DType export_dtype = export_dtype_from_name(config.value("export_dtype", std::string("f32")));
     const bool dida = config.contains("dida");
+    // object_weight: the training loss of visual tokens whose cell holds an object counts this
+    // many times a plain-background token's (1 = the plain mean; held-out loss always uses 1).
+    const float object_weight = config.value("object_weight", 1.f);
+    check(std::isfinite(object_weight) && object_weight > 0 && object_weight <= 100,
+          "lm config: object_weight must be in (0, 100], got ", object_weight);
+    check(!dida || object_weight == 1.f, "lm config: object_weight is for AR training, not with 'dida'");
     const DidaConfig dida_config = dida ? dida_config_from_json(config["dida"]) : DidaConfig{};
 
     // Tokenizer: a folder, or a tokenizer-training section trained into OUT/tokenizer.
@@ -231,8 +239,8 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     DidaRows dida_rows;
     // The trainer's view of a batch: as is, or turned into DiDA rows (noise keyed by the
     // stream position, so resuming repeats it exactly).
-    auto batch_view = [&](const Batch& b, std::uint64_t noise_seed) {
-        if (!dida) return view_of(b, mask, pos);
+    auto batch_view = [&](const Batch& b, std::uint64_t noise_seed, float object_w) {
+        if (!dida) return view_of(b, object_w, mask, pos);
         make_dida_rows(b, tok.roles(), mask_token, dida_config, noise_seed, dida_rows);
         return dida_rows.view(b);
     };
@@ -277,7 +285,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         double loss = 0, tokens = 0;
         for (int i = 0; i < run.eval_batches; ++i) {
             const Batch b = eval_stream.next();
-            const LmStepResult r = trainer.forward(batch_view(b, eval_data.seed));
+            const LmStepResult r = trainer.forward(batch_view(b, eval_data.seed, 1.f));
             loss += r.loss_sum;
             tokens += r.tokens;
         }
@@ -314,7 +322,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         for (int m = 0; m < run.grad_accum; ++m) {
             accum.begin_micro(params);
             const Batch b = stream.next();
-            const LmStepResult r = trainer.forward(batch_view(b, data.seed));
+            const LmStepResult r = trainer.forward(batch_view(b, data.seed, object_weight));
             trainer.backward(r.tokens > 0 ? float(1.0 / r.tokens) : 0.f);
             accum.end_micro(params);
             loss_sum += r.loss();

@@ -2,6 +2,7 @@
 // exact resume from a checkpoint in a fresh process, and `emu generate` on the export.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -128,6 +129,48 @@ TEST(TrainLmCli, Bf16PrecisionTrainsLikeF32) {
     CommandResult bad = run_emu("train lm --quiet --config '" + config("bad", "half") + "'");
     EXPECT_NE(bad.status, 0);
     EXPECT_NE(bad.out.find("precision must be exact, fast or bf16"), std::string::npos) << bad.out;
+}
+
+// object_weight reweights the training loss (object cells count w times) and nothing else:
+// with an lr too small to move the weights, two runs differing only in object_weight see
+// different training losses on the same batch but the same (plain) held-out loss.
+TEST(TrainLmCli, ObjectWeightChangesTheTrainingLossOnly) {
+    const std::string dir = temp_dir("train_lm_object_weight");
+    auto run = [&](const std::string& name, const std::string& extra) {
+        const std::string cfg = dir + "/" + name + ".yaml";
+        std::ofstream(cfg) << "out: " << dir << "/" << name << "\nvq: stub:4x4:64\n"
+                           << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
+                           << "model: {hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, "
+                              "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16}\n"
+                           << "data: {seq_len: 256, batch_size: 2, tasks: {t2i: 1}}\nsteps: 1\nlr: 1.0e-12\n"
+                           << "warmup_steps: 0\nlog_every: 1\neval_every: 1\neval_batches: 1\nthreads: 1\n"
+                           << extra;
+        return run_emu("train lm --quiet --config '" + cfg + "'");
+    };
+    auto losses = [&](const std::string& name, const char* split) {
+        std::vector<double> out;
+        for (const auto& j : train::read_metrics(dir + "/" + name + "/metrics.jsonl"))
+            if (j["split"] == split) out.push_back(j["loss"].get<double>());
+        return out;
+    };
+    CommandResult plain = run("plain", "");
+    ASSERT_EQ(plain.status, 0) << plain.out;
+    CommandResult weighted = run("weighted", "object_weight: 4\n");
+    ASSERT_EQ(weighted.status, 0) << weighted.out;
+    const auto train_a = losses("plain", "train"), train_b = losses("weighted", "train");
+    const auto eval_a = losses("plain", "eval"), eval_b = losses("weighted", "eval");
+    ASSERT_EQ(train_a.size(), 1u);
+    ASSERT_EQ(train_b.size(), 1u);
+    ASSERT_EQ(eval_a.size(), 1u);
+    ASSERT_EQ(eval_b.size(), 1u);
+    EXPECT_GT(std::abs(train_a[0] - train_b[0]), 1e-6) << train_a[0];
+    EXPECT_NEAR(eval_a[0], eval_b[0], 1e-7 * eval_a[0]);
+
+    for (const char* bad : {"object_weight: 0\n", "object_weight: -2\n", "object_weight: 1.0e+9\n"}) {
+        CommandResult r = run("bad", bad);
+        EXPECT_NE(r.status, 0) << bad;
+        EXPECT_NE(r.out.find("object_weight must be in (0, 100]"), std::string::npos) << r.out;
+    }
 }
 
 // Ctrl-C (SIGINT) during training saves a checkpoint and exits cleanly; --resume auto

@@ -66,8 +66,8 @@ TEST(Layout, T2iPromptIsTheInferencePromptAndTargetIsImageThenEnd) {
         EXPECT_TRUE(std::equal(prompt.begin(), prompt.end(), seq.ids.begin()));
         EXPECT_EQ(seq.ids.front(), tok.roles().bos);
         EXPECT_EQ(seq.ids[seq.prompt_length - 1], tok.roles().bss);
-        // Mask: 0 on the whole prompt, 1 on everything after it.
-        for (std::size_t k = 0; k < seq.ids.size(); ++k) EXPECT_EQ(seq.mask[k], k >= seq.prompt_length ? 1 : 0);
+        // Mask: given on the whole prompt, a target on everything after it.
+        for (std::size_t k = 0; k < seq.ids.size(); ++k) EXPECT_EQ(seq.mask[k] != kGiven, k >= seq.prompt_length);
         ASSERT_GE(seq.ids.size(), 2u);
         EXPECT_EQ(seq.ids[seq.ids.size() - 2], tok.roles().ess);
         EXPECT_EQ(seq.ids.back(), tok.roles().eos);
@@ -105,6 +105,55 @@ TEST(Layout, X2iHasInputImagesInPromptOnly) {
     }
 }
 
+// The target picture's visual tokens are kObjectTarget exactly where the rendered cell holds a
+// pixel of another colour than the background (checked here per cell from the picture, in
+// the grid's raster order, independently of how the pipeline walks the tokens).
+TEST(Layout, ObjectCellsOfTargetPicturesAreMarked) {
+    world::WorldConfig w;
+    const text::Tokenizer& tok = tokenizer();
+    int object_cells = 0, plain_cells = 0;
+    for (world::Task task : {world::Task::T2I, world::Task::X2I, world::Task::Vla}) {
+        for (int i = 0; i < 4; ++i) {
+            const world::Sample s = world::sample_task(task, w, 31, i);
+            LayoutOptions opt;  // vla as an episode, so the last picture is the last frame
+            if (task == world::Task::Vla) opt.sequential = "episode";
+            const TrainingSequence seq = encode_sample(s, opt);
+            const auto images = text::find_images(seq.ids, tok);
+            ASSERT_FALSE(images.empty());
+            const auto& target = images.back();
+            ASSERT_GE(target.begin, seq.prompt_length);
+            const world::Scene& scene = s.outputs.back().scene;
+            const world::Image pic = world::render(scene, 64, 64);
+            const world::Rgb bg = world::colour_rgb(scene.background);
+            std::vector<std::uint8_t> expected;
+            for (int r = 0; r < 4; ++r)
+                for (int c = 0; c < 4; ++c) {
+                    bool object = false;
+                    for (int y = r * 16; y < r * 16 + 16; ++y)
+                        for (int x = c * 16; x < c * 16 + 16; ++x) {
+                            const std::uint8_t* px = pic.px(x, y);
+                            object = object || px[0] != bg.r || px[1] != bg.g || px[2] != bg.b;
+                        }
+                    expected.push_back(object ? kObjectTarget : kTarget);
+                    (object ? object_cells : plain_cells)++;
+                }
+            std::vector<std::uint8_t> got;
+            for (std::size_t p = target.begin; p < target.end; ++p) {
+                if (tok.is_visual(seq.ids[p])) got.push_back(seq.mask[p]);
+                else EXPECT_EQ(seq.mask[p], kTarget) << "structure tokens are plain targets";
+            }
+            EXPECT_EQ(got, expected) << world::task_name(task) << " sample " << i;
+            // Pictures in the prompt are given, whatever they hold.
+            for (std::size_t p = 0; p < seq.prompt_length; ++p) ASSERT_EQ(seq.mask[p], kGiven);
+        }
+    }
+    EXPECT_GT(object_cells, 0);
+    EXPECT_GT(plain_cells, 0);
+    EXPECT_EQ(loss_weight(kGiven, 3.f), 0.f);
+    EXPECT_EQ(loss_weight(kTarget, 3.f), 1.f);
+    EXPECT_EQ(loss_weight(kObjectTarget, 3.f), 3.f);
+}
+
 TEST(Layout, StoryInterleavesTargetTextsAndImages) {
     world::WorldConfig w;
     const text::Tokenizer& tok = tokenizer();
@@ -113,7 +162,7 @@ TEST(Layout, StoryInterleavesTargetTextsAndImages) {
         const TrainingSequence seq = encode_sample(s);
         EXPECT_EQ(seq.task, s.kind);  // howto or story template
         // Everything after the prompt is target; the decoded answer is text, image, text, image ...
-        for (std::size_t k = 0; k < seq.ids.size(); ++k) ASSERT_EQ(seq.mask[k], k >= seq.prompt_length ? 1 : 0);
+        for (std::size_t k = 0; k < seq.ids.size(); ++k) ASSERT_EQ(seq.mask[k] != kGiven, k >= seq.prompt_length);
         const std::span<const text::TokenId> answer(seq.ids.data() + seq.prompt_length, seq.ids.size() - seq.prompt_length);
         const auto images = text::find_images(answer, tok);
         ASSERT_EQ(images.size(), s.outputs.size());
@@ -146,14 +195,14 @@ TEST(Layout, ExploreAndVlaEpisodeMasksActionsAndLearnsFrames) {
             for (std::size_t k = 0; k < s.outputs.size(); ++k) {
                 const auto& im = images[k + 1];
                 EXPECT_EQ(im.grid.codes, coder().encode(world::render(s.outputs[k].scene, 64, 64)).codes);
-                for (std::size_t p = im.begin; p < im.end; ++p) ASSERT_EQ(seq.mask[p], 1) << p;
+                for (std::size_t p = im.begin; p < im.end; ++p) ASSERT_NE(seq.mask[p], kGiven) << p;
                 // The action text right before the frame is given, not learned.
                 const std::size_t text_begin = k == 0 ? seq.prompt_length : images[k].end;
-                for (std::size_t p = text_begin; p < im.begin; ++p) ASSERT_EQ(seq.mask[p], 0) << p;
+                for (std::size_t p = text_begin; p < im.begin; ++p) ASSERT_EQ(seq.mask[p], kGiven) << p;
                 EXPECT_EQ(tok.decode(std::span<const text::TokenId>(seq.ids.data() + text_begin, im.begin - text_begin)),
                           s.outputs[k].text);
             }
-            EXPECT_EQ(seq.mask.back(), 1);
+            EXPECT_EQ(seq.mask.back(), kTarget);
             EXPECT_EQ(seq.ids.back(), tok.roles().eos);
         }
     }
@@ -192,7 +241,7 @@ TEST(Layout, ExploreAndVlaStepShowsPreviousFramesAndTheAction) {
                     explained = same;
                 }
                 EXPECT_TRUE(explained) << world::task_name(task) << " sample " << i << " history " << history;
-                for (std::size_t k = 0; k < seq.ids.size(); ++k) ASSERT_EQ(seq.mask[k], k >= seq.prompt_length ? 1 : 0);
+                for (std::size_t k = 0; k < seq.ids.size(); ++k) ASSERT_EQ(seq.mask[k] != kGiven, k >= seq.prompt_length);
             }
         }
     }
@@ -243,7 +292,7 @@ TEST(Stream, PackedBatchesAreConsistentDeterministicAndResumable) {
                 }
                 pos += int(s.ids.size());
                 tokens += std::int64_t(s.ids.size());
-                for (auto m : s.mask) targets += m;
+                for (auto m : s.mask) targets += m != kGiven;
                 ++k;
             }
             for (; pos < b.seq_len; ++pos) {  // padding

@@ -131,10 +131,21 @@ SequenceLayout layout_sample(const world::Sample& sample, const LayoutOptions& o
 // texts): the corpus the BPE trainer learns from.
 std::vector<std::string> layout_texts(const SequenceLayout& layout);
 
+// Values of TrainingSequence::mask and Batch::mask.
+inline constexpr std::uint8_t kGiven = 0;         // prompt and given texts: no loss
+inline constexpr std::uint8_t kTarget = 1;        // the loss term counts
+inline constexpr std::uint8_t kObjectTarget = 2;  // a target visual token whose cell holds an object
+                                                  // (a pixel that is not the background colour)
+
+// The loss weight of a mask value: 0, 1, or object_weight for kObjectTarget. Trainers may
+// weight the cells the evaluator reads (objects) above plain background, whose exact codes
+// it never reads.
+float loss_weight(std::uint8_t mask, float object_weight);
+
 struct TrainingSequence {
     std::vector<text::TokenId> ids;
-    // mask[i] = 1: ids[i] is a target, the loss term -log p(ids[i] | ids[<i]) counts
-    // (computed from the logits at position i - 1); 0 on the prompt and given texts.
+    // mask[i] != kGiven: ids[i] is a target, the loss term -log p(ids[i] | ids[<i]) counts
+    // (computed from the logits at position i - 1); kGiven on the prompt and given texts.
     std::vector<std::uint8_t> mask;
     std::string task;
     std::int64_t index = -1;  // stream position (or sample index) it came from
@@ -168,11 +179,11 @@ DataConfig data_config_from_json(const nlohmann::json& j);
 struct Batch {
     int rows = 0, seq_len = 0;
     std::vector<text::TokenId> ids;      // rows * seq_len; PAD (<|endoftext|>) where unused
-    std::vector<std::uint8_t> mask;      // rows * seq_len; 1 on target tokens
+    std::vector<std::uint8_t> mask;      // rows * seq_len; kTarget / kObjectTarget on target tokens
     std::vector<std::int32_t> positions; // position inside its own sequence (RoPE), 0 on padding
     std::vector<std::int32_t> segments;  // 1, 2, ... per sequence in the row; 0 on padding
     std::int64_t tokens = 0;             // non-padding tokens
-    std::int64_t target_tokens = 0;      // tokens with mask 1
+    std::int64_t target_tokens = 0;      // tokens with a target mask
     std::int64_t sequences = 0;
     std::int64_t first_index = 0, end_index = 0;  // stream positions [first, end) it holds
 };
