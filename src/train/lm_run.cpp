@@ -173,10 +173,15 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     const bool dida = config.contains("dida");
     // object_weight: the training loss of visual tokens whose cell holds an object counts this
     // many times a plain-background token's (1 = the plain mean; held-out loss always uses 1).
-    const float object_weight = config.value("object_weight", 1.f);
+    float object_weight = 1.f;
+    try {
+        object_weight = config.value("object_weight", 1.f);
+    } catch (const nlohmann::json::exception&) {
+        fail("lm config: object_weight must be a number, got ", config["object_weight"].dump());
+    }
     check(std::isfinite(object_weight) && object_weight > 0 && object_weight <= 100,
           "lm config: object_weight must be in (0, 100], got ", object_weight);
-    check(!dida || object_weight == 1.f, "lm config: object_weight is for AR training, not with 'dida'");
+    check(!dida || !config.contains("object_weight"), "lm config: object_weight is for AR training, not with 'dida'");
     const DidaConfig dida_config = dida ? dida_config_from_json(config["dida"]) : DidaConfig{};
 
     // Tokenizer: a folder, or a tokenizer-training section trained into OUT/tokenizer.
@@ -318,7 +323,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     bool saved_now = from.has_value();  // a resumed run that has nothing left to do saves nothing new
     while (step < run.steps) {
         const auto t0 = std::chrono::steady_clock::now();
-        double loss_sum = 0, tok_sum = 0, batch_tokens = 0;
+        double loss_sum = 0, targets = 0, batch_tokens = 0;
         for (int m = 0; m < run.grad_accum; ++m) {
             accum.begin_micro(params);
             const Batch b = stream.next();
@@ -326,7 +331,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
             trainer.backward(r.tokens > 0 ? float(1.0 / r.tokens) : 0.f);
             accum.end_micro(params);
             loss_sum += r.loss();
-            tok_sum += r.tokens;
+            targets += double(b.target_tokens);  // a count (r.tokens is the sum of loss weights)
             batch_tokens += double(b.tokens);
         }
         const double loss = loss_sum / run.grad_accum;
@@ -342,7 +347,7 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
                         {{"loss", str(std::round(loss * 1e4) / 1e4)}, {"lr", str(lr)}});
         if (step % run.log_every == 0 || step == run.steps)
             metrics.write({{"step", step}, {"split", "train"}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
-                           {"tokens_per_s", batch_tokens / secs}, {"target_tokens", tok_sum}});
+                           {"tokens_per_s", batch_tokens / secs}, {"target_tokens", targets}});
         if (run.eval_every > 0 && (step % run.eval_every == 0 || step == run.steps)) {
             report.last_eval_loss = evaluate();
             metrics.write({{"step", step}, {"split", "eval"}, {"loss", report.last_eval_loss}});

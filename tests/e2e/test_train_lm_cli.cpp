@@ -171,6 +171,9 @@ TEST(TrainLmCli, ObjectWeightChangesTheTrainingLossOnly) {
         EXPECT_NE(r.status, 0) << bad;
         EXPECT_NE(r.out.find("object_weight must be in (0, 100]"), std::string::npos) << r.out;
     }
+    CommandResult word = run("bad", "object_weight: heavy\n");
+    EXPECT_NE(word.status, 0);
+    EXPECT_NE(word.out.find("object_weight must be a number"), std::string::npos) << word.out;
 }
 
 // Ctrl-C (SIGINT) during training saves a checkpoint and exits cleanly; --resume auto

@@ -66,7 +66,7 @@ Packed make_batch(std::int64_t rows, std::int64_t T, std::int64_t V, std::uint32
             p.ids.push_back(seg[t] == 0 ? 0 : std::int32_t(rng() % std::uint32_t(V)));
             p.segments.push_back(seg[t]);
             p.positions.push_back(pos++);
-            p.mask.push_back(start || seg[t] == 0 ? 0.f : (rng() % 5 == 0 ? 0.f : 1.f));
+            p.mask.push_back(start || seg[t] == 0 ? 0.f : (rng() % 5 == 0 ? 0.f : rng() % 4 == 0 ? 2.5f : 1.f));
             p.blocks.push_back(r == 0 && seg[t] == 2 && t > T / 3 + 1 ? 7 : 0);
         }
     }

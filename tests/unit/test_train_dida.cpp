@@ -38,7 +38,8 @@ Batch one_row(int pad) {
     b.seq_len = int(ids.size()) + pad;
     b.ids = ids;
     b.mask.assign(ids.size(), 0);
-    for (std::size_t i = 3; i < ids.size(); ++i) b.mask[i] = 1;
+    for (std::size_t i = 3; i < ids.size(); ++i) b.mask[i] = kTarget;
+    b.mask[9] = b.mask[13] = kObjectTarget;  // two visual tokens in object cells: DiDA weighs them 1 too
     b.segments.assign(ids.size(), 1);
     for (std::size_t i = 0; i < ids.size(); ++i) b.positions.push_back(std::int32_t(i));
     for (int i = 0; i < pad; ++i) {
@@ -78,7 +79,7 @@ TEST(Dida, RowsMaskTheImageAndMoveTheLoss) {
                 EXPECT_EQ(rows.mask[p], 0.f) << "tokens after a noisy image carry no loss";
             }
             if (p <= 7) {
-                EXPECT_EQ(rows.mask[p], float(b.mask[p])) << "the AR loss before the image stays";
+                EXPECT_EQ(rows.mask[p], loss_weight(b.mask[p], 1.f)) << "the AR loss before the image stays";
             }
         }
         EXPECT_EQ(masked, rows.masked);

@@ -51,7 +51,8 @@ std::map<std::string, Tensor> grow_depth(const lm::Config& from, const std::map<
                                          const lm::Config& to, std::uint64_t seed, float init_std);
 
 // One batch of packed rows, row-major [rows, seq_len] (train::Batch's layout).
-// mask[i] = 1: the logits at i-1 are scored against ids[i].
+// mask[i] = w > 0: the logits at i-1 are scored against ids[i], the term weighing w (the loss
+// is the weighted mean; train::loss_weight gives the weights of a Batch's mask values).
 struct LmBatchView {
     std::int64_t rows = 0, seq_len = 0;
     const std::int32_t* ids = nullptr;
