@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 model=${1:?model folder}; vq=${2:?vision tokenizer folder}
 n=${3:-100}; seed=${4:-1000}; steps=${5:-8}; shift $(( $# < 5 ? $# : 5 ))
 tasks=("$@"); [ ${#tasks[@]} -gt 0 ] || tasks=(t2i x2i)
-emu=build/emu
+emu=${EMU:-build/emu}
 extra=(${MAX_NEW_TOKENS:+--max-new-tokens "$MAX_NEW_TOKENS"})  # e.g. MAX_NEW_TOKENS=100 for untrained models
 # One thread per generation (THREADS), JOBS generations side by side: seconds/image is the
 # time of one generation on one core, the same way for both decoders.

@@ -65,7 +65,7 @@ TEST(EmuMini, FixedPromptsStayCorrect) {
 }
 
 // Broader behaviour on 40 prompts, bounds well under the committed model's scores
-// (README: background 100%, count 80.8% on 500 prompts; 100% and 83.3% on these 300).
+// (README: background 100%, count 83.4% on 500 prompts).
 TEST(EmuMini, TextToImageBackgroundAndCount) {
     const world::Report r = bench(world::Task::T2I, 40);
     EXPECT_GE(rate(r, "background"), 0.85);
