@@ -55,11 +55,11 @@ TEST(EmuMini, IsCompleteAndSmall) {
 }
 
 // The committed model draws every one of these held-out t2i prompts right (the first 8 of
-// the 98 that `emu world bench --task t2i --n 300 --seed 424242 --threads 1 --list-correct`
+// the 94 that `emu world bench --task t2i --n 300 --seed 424242 --threads 1 --list-correct`
 // lists); a different CPU's rounding may change a sampled token, so 6 of the 8 must stay
 // right. A broken transformer, tokenizer, vision tokenizer or decoder gets none.
 TEST(EmuMini, FixedPromptsStayCorrect) {
-    const std::vector<int> right = {0, 4, 5, 7, 8, 9, 13, 17};
+    const std::vector<int> right = {0, 2, 3, 5, 7, 8, 9, 14};
     const world::Report r = bench(world::Task::T2I, int(right.size()), right);
     EXPECT_GE(rate(r, "all"), 0.75);
 }
