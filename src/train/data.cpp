@@ -115,8 +115,10 @@ Key128 picture_key(const world::Image& image) {
 
 }  // namespace
 
-float loss_weight(std::uint8_t mask, float object_weight) {
-    return mask == kGiven ? 0.f : mask == kObjectTarget ? object_weight : 1.f;
+void loss_weights(const std::vector<std::uint8_t>& mask, float object_weight, std::vector<float>& out) {
+    out.resize(mask.size());
+    for (std::size_t i = 0; i < mask.size(); ++i)
+        out[i] = mask[i] == kGiven ? 0.f : mask[i] == kObjectTarget ? object_weight : 1.f;
 }
 
 // --- image coders -----------------------------------------------------------------------

@@ -38,8 +38,7 @@ void make_dida_rows(const Batch& b, const text::SpecialRoles& roles, text::Token
     const std::size_t n = b.ids.size();
     out.ids.assign(b.ids.begin(), b.ids.end());
     out.targets.assign(b.ids.begin(), b.ids.end());
-    out.mask.resize(n);  // every target weighs 1 (object_weight is for AR training)
-    for (std::size_t i = 0; i < n; ++i) out.mask[i] = loss_weight(b.mask[i], 1.f);
+    loss_weights(b.mask, 1.f, out.mask);  // every target weighs 1 (object_weight is for AR training)
     out.positions.assign(b.positions.begin(), b.positions.end());
     out.segments.assign(b.segments.begin(), b.segments.end());
     out.blocks.assign(n, 0);

@@ -97,8 +97,7 @@ Coder make_coder(const std::string& vq) {
 }
 
 LmBatchView view_of(const Batch& b, float object_weight, std::vector<float>& mask, std::vector<std::int64_t>& pos) {
-    mask.resize(b.mask.size());
-    for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = loss_weight(b.mask[i], object_weight);
+    loss_weights(b.mask, object_weight, mask);
     pos.assign(b.positions.begin(), b.positions.end());
     LmBatchView v;
     v.rows = b.rows;
@@ -173,12 +172,9 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
     const bool dida = config.contains("dida");
     // object_weight: the training loss of visual tokens whose cell holds an object counts this
     // many times a plain-background token's (1 = the plain mean; held-out loss always uses 1).
-    float object_weight = 1.f;
-    try {
-        object_weight = config.value("object_weight", 1.f);
-    } catch (const nlohmann::json::exception&) {
-        fail("lm config: object_weight must be a number, got ", config["object_weight"].dump());
-    }
+    check(!config.contains("object_weight") || config["object_weight"].is_number(),
+          "lm config: object_weight must be a number, got ", config.value("object_weight", nlohmann::json()).dump());
+    const float object_weight = config.value("object_weight", 1.f);
     check(std::isfinite(object_weight) && object_weight > 0 && object_weight <= 100,
           "lm config: object_weight must be in (0, 100], got ", object_weight);
     check(!dida || !config.contains("object_weight"), "lm config: object_weight is for AR training, not with 'dida'");

@@ -149,9 +149,9 @@ TEST(Layout, ObjectCellsOfTargetPicturesAreMarked) {
     }
     EXPECT_GT(object_cells, 0);
     EXPECT_GT(plain_cells, 0);
-    EXPECT_EQ(loss_weight(kGiven, 3.f), 0.f);
-    EXPECT_EQ(loss_weight(kTarget, 3.f), 1.f);
-    EXPECT_EQ(loss_weight(kObjectTarget, 3.f), 3.f);
+    std::vector<float> weights;
+    loss_weights({kGiven, kTarget, kObjectTarget, kTarget}, 3.f, weights);
+    EXPECT_EQ(weights, (std::vector<float>{0.f, 1.f, 3.f, 1.f}));
 }
 
 TEST(Layout, StoryInterleavesTargetTextsAndImages) {

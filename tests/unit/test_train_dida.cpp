@@ -79,7 +79,7 @@ TEST(Dida, RowsMaskTheImageAndMoveTheLoss) {
                 EXPECT_EQ(rows.mask[p], 0.f) << "tokens after a noisy image carry no loss";
             }
             if (p <= 7) {
-                EXPECT_EQ(rows.mask[p], loss_weight(b.mask[p], 1.f)) << "the AR loss before the image stays";
+                EXPECT_EQ(rows.mask[p], b.mask[p] == kGiven ? 0.f : 1.f) << "the AR loss before the image stays";
             }
         }
         EXPECT_EQ(masked, rows.masked);
@@ -97,6 +97,10 @@ TEST(Dida, RowsMaskTheImageAndMoveTheLoss) {
         DidaRows rows;
         make_dida_rows(b, roles(), kMask, cfg, seed, rows);
         untouched += rows.masked == 0;
+        if (rows.masked == 0) {  // a plain AR row: object cells weigh 1 like every target
+            EXPECT_EQ(rows.mask[9], 1.f);
+            EXPECT_EQ(rows.mask[13], 1.f);
+        }
     }
     EXPECT_GT(untouched, 40);
     EXPECT_THROW(dida_config_from_json({{"ratio", 1}}), Error);

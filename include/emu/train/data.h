@@ -137,10 +137,10 @@ inline constexpr std::uint8_t kTarget = 1;        // the loss term counts
 inline constexpr std::uint8_t kObjectTarget = 2;  // a target visual token whose cell holds an object
                                                   // (a pixel that is not the background colour)
 
-// The loss weight of a mask value: 0, 1, or object_weight for kObjectTarget. Trainers may
-// weight the cells the evaluator reads (objects) above plain background, whose exact codes
-// it never reads.
-float loss_weight(std::uint8_t mask, float object_weight);
+// The loss weights of mask values: 0, 1, or object_weight for kObjectTarget (out is resized
+// to mask.size()). Trainers may weight the cells the evaluator reads (objects) above plain
+// background, whose exact codes it never reads.
+void loss_weights(const std::vector<std::uint8_t>& mask, float object_weight, std::vector<float>& out);
 
 struct TrainingSequence {
     std::vector<text::TokenId> ids;

@@ -52,7 +52,7 @@ std::map<std::string, Tensor> grow_depth(const lm::Config& from, const std::map<
 
 // One batch of packed rows, row-major [rows, seq_len] (train::Batch's layout).
 // mask[i] = w > 0: the logits at i-1 are scored against ids[i], the term weighing w (the loss
-// is the weighted mean; train::loss_weight gives the weights of a Batch's mask values).
+// is the weighted mean; train::loss_weights gives the weights of a Batch's mask values).
 struct LmBatchView {
     std::int64_t rows = 0, seq_len = 0;
     const std::int32_t* ids = nullptr;
