@@ -246,17 +246,23 @@ LmStepResult LmTrainer::forward(const LmBatchView& b) {
             ops::rope_apply(A.q.data() + t * QD, H, hd, cos_.data() + t * half, sin_.data() + t * half);
             ops::rope_apply(k.data() + t * KD, Hkv, hd, cos_.data() + t * half, sin_.data() + t * half);
         }
-        for (std::int64_t r = 0; r < rows_; ++r) {
-            float* kc = A.kc.data() + r * T * KD;
-            float* vc = A.vc.data() + r * T * KD;
-            for (std::int64_t t = 0; t < T; ++t)
-                for (std::int64_t j = 0; j < Hkv; ++j) {
-                    std::memcpy(kc + (j * T + t) * hd, k.data() + (r * T + t) * KD + j * hd, std::size_t(hd) * 4);
-                    std::memcpy(vc + (j * T + t) * hd, v.data() + (r * T + t) * KD + j * hd, std::size_t(hd) * 4);
-                }
-            ops::attention(ad, A.q.data() + r * T * QD, T, QD, kc, vc, T, kv_begin_.data() + r * T,
-                           kv_end_.data() + r * T, A.attn.data() + r * T * QD, QD, A.probs.data() + r * H * T * T);
+        // Keys and values go head-major per sequence ([rows][kv heads][T][hd]); then every
+        // (sequence, head) pair is one unit of work, so more threads than heads help.
+#pragma omp parallel for schedule(static) if (N * KD > (1 << 15))
+        for (std::int64_t rt = 0; rt < N; ++rt) {
+            const std::int64_t r = rt / T, t = rt % T;
+            for (std::int64_t j = 0; j < Hkv; ++j) {
+                const std::int64_t dst = r * T * KD + (j * T + t) * hd, src = rt * KD + j * hd;
+                std::memcpy(A.kc.data() + dst, k.data() + src, std::size_t(hd) * 4);
+                std::memcpy(A.vc.data() + dst, v.data() + src, std::size_t(hd) * 4);
+            }
         }
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (N * QD > (1 << 15))
+        for (std::int64_t r = 0; r < rows_; ++r)
+            for (std::int64_t hh = 0; hh < H; ++hh)
+                ops::attention_head(ad, hh, A.q.data() + r * T * QD, T, QD, A.kc.data() + r * T * KD,
+                                    A.vc.data() + r * T * KD, T, kv_begin_.data() + r * T, kv_end_.data() + r * T,
+                                    A.attn.data() + r * T * QD, QD, A.probs.data() + r * H * T * T);
         ops::linear(A.attn.data(), N, lw.o_proj, h.data());
         add_into(x.data(), h.data(), N * D);
         A.xm = x;
@@ -333,20 +339,28 @@ void LmTrainer::backward(float grad_scale) {
         // Attention: xm = x + o(attn(rope(qnorm(q(h1))), rope(knorm(k(h1))), v(h1))).
         ops::linear_backward_input(dx.data(), N, lw.o_proj, dattn.data());
         ops::linear_backward_weight(dx.data(), A.attn.data(), N, D, QD, g(p + "self_attn.o_proj.weight"));
-        std::fill(dkc.begin(), dkc.end(), 0.f);
-        std::fill(dvc.begin(), dvc.end(), 0.f);
+        // One unit per (sequence, kv head): each owns its block of dkc/dvc and its heads'
+        // columns of dq, so units run side by side without races, in any order.
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (N * QD > (1 << 15))
         for (std::int64_t r = 0; r < rows_; ++r)
-            ops::attention_backward(ad, A.q.data() + r * T * QD, T, QD, A.kc.data() + r * T * KD,
-                                    A.vc.data() + r * T * KD, T, A.probs.data() + r * H * T * T,
-                                    dattn.data() + r * T * QD, QD, dq.data() + r * T * QD, dkc.data() + r * T * KD,
-                                    dvc.data() + r * T * KD);
-        for (std::int64_t r = 0; r < rows_; ++r)
-            for (std::int64_t t = 0; t < T; ++t)
-                for (std::int64_t j = 0; j < Hkv; ++j) {
-                    const std::int64_t src = r * T * KD + (j * T + t) * hd, dst = (r * T + t) * KD + j * hd;
-                    std::memcpy(dk.data() + dst, dkc.data() + src, std::size_t(hd) * 4);
-                    std::memcpy(dv.data() + dst, dvc.data() + src, std::size_t(hd) * 4);
-                }
+            for (std::int64_t j = 0; j < Hkv; ++j) {
+                const std::int64_t block = r * T * KD + j * T * hd;
+                std::fill(dkc.data() + block, dkc.data() + block + T * hd, 0.f);
+                std::fill(dvc.data() + block, dvc.data() + block + T * hd, 0.f);
+                ops::attention_backward_kv_head(ad, j, A.q.data() + r * T * QD, T, QD, A.kc.data() + r * T * KD,
+                                                A.vc.data() + r * T * KD, T, A.probs.data() + r * H * T * T,
+                                                dattn.data() + r * T * QD, QD, dq.data() + r * T * QD,
+                                                dkc.data() + r * T * KD, dvc.data() + r * T * KD);
+            }
+#pragma omp parallel for schedule(static) if (N * KD > (1 << 15))
+        for (std::int64_t rt = 0; rt < N; ++rt) {
+            const std::int64_t r = rt / T, t = rt % T;
+            for (std::int64_t j = 0; j < Hkv; ++j) {
+                const std::int64_t src = r * T * KD + (j * T + t) * hd, dst = rt * KD + j * hd;
+                std::memcpy(dk.data() + dst, dkc.data() + src, std::size_t(hd) * 4);
+                std::memcpy(dv.data() + dst, dvc.data() + src, std::size_t(hd) * 4);
+            }
+        }
 #pragma omp parallel for schedule(static) if (N * QD > (1 << 15))
         for (std::int64_t t = 0; t < N; ++t) {
             ops::rope_apply_backward(dq.data() + t * QD, H, hd, cos_.data() + t * half, sin_.data() + t * half);

@@ -13,6 +13,7 @@
 #include "emu/gen/generator.h"
 #include "emu/io/image.h"
 #include "emu/lm/transformer.h"
+#include "emu/ops/isa.h"
 #include "emu/ops/linear.h"
 #include "emu/ops/threads.h"
 #include "emu/text/tokenizer.h"
@@ -259,7 +260,8 @@ LmRunReport run_lm_training(const nlohmann::json& config, const std::string& res
         log_info(str("resumed from ", *from, " at step ", step));
     }
     log_info(str("train lm: ", model.parameter_count(), " parameters, vocab ", mc.vocab_size, ", ",
-                 data.batch_size, "x", data.seq_len, " tokens per batch, ", run.grad_accum, " micro-batches per step"));
+                 data.batch_size, "x", data.seq_len, " tokens per batch, ", run.grad_accum, " micro-batches per step, ",
+                 ops::num_threads(), " threads, ", ops::isa_name(ops::active_isa())));
     {
         nlohmann::json used = config;
         used["model_config"] = mc.to_json();

@@ -2,6 +2,7 @@
 // arbitrary per-query slot ranges (causal, windows, bidirectional, empty).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -48,4 +49,58 @@ TEST(OpsAttention, ManyQueriesMatchOneQueryAtATime) {
                   from_bf16.data(), ld);
         EXPECT_EQ(from_f32, from_bf16) << nq << " queries";
     }
+}
+
+// The per-head entry points the trainer spreads over threads: every (sequence, head) unit
+// run side by side, in any order, gives exactly what the whole calls give.
+TEST(OpsAttention, HeadUnitsSideBySideEqualTheWholeCall) {
+    const AttentionDims d{4, 2, 16};
+    const std::int64_t rows = 3, T = 150, ld = d.heads * d.head_dim, kvd = d.kv_heads * T * d.head_dim;
+    std::mt19937 rng(8);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    auto random = [&](std::size_t n) {
+        std::vector<float> v(n);
+        for (auto& x : v) x = nd(rng);
+        return v;
+    };
+    const std::vector<float> q = random(std::size_t(rows * T * ld)), k = random(std::size_t(rows * kvd)),
+                             v = random(std::size_t(rows * kvd)), dout = random(std::size_t(rows * T * ld));
+    std::vector<std::int32_t> begin(std::size_t(rows * T)), end(begin.size());
+    for (std::int64_t i = 0; i < rows * T; ++i) {  // causal, with a bidirectional block in row 1
+        const std::int64_t t = i % T;
+        const bool block = i / T == 1 && t >= 40 && t < 104;
+        begin[std::size_t(i)] = 0;
+        end[std::size_t(i)] = std::int32_t(block ? 104 : t + 1);
+    }
+    const std::size_t np = std::size_t(d.heads * T * T);
+    std::vector<float> out(q.size()), probs(rows * np), unit_out(q.size()), unit_probs(probs.size());
+    for (std::int64_t r = 0; r < rows; ++r)
+        attention(d, q.data() + r * T * ld, T, ld, k.data() + r * kvd, v.data() + r * kvd, T, begin.data() + r * T,
+                  end.data() + r * T, out.data() + r * T * ld, ld, probs.data() + r * np);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(2)
+    for (std::int64_t r = rows - 1; r >= 0; --r)
+        for (std::int64_t h = d.heads - 1; h >= 0; --h)
+            attention_head(d, h, q.data() + r * T * ld, T, ld, k.data() + r * kvd, v.data() + r * kvd, T,
+                           begin.data() + r * T, end.data() + r * T, unit_out.data() + r * T * ld, ld,
+                           unit_probs.data() + r * np);
+    EXPECT_EQ(unit_out, out);
+    EXPECT_EQ(unit_probs, probs);
+
+    std::vector<float> dq(q.size()), dk(k.size(), 0.f), dv(v.size(), 0.f);
+    std::vector<float> unit_dq(q.size()), unit_dk(k.size(), 0.f), unit_dv(v.size(), 0.f);
+    for (std::int64_t r = 0; r < rows; ++r)
+        attention_backward(d, q.data() + r * T * ld, T, ld, k.data() + r * kvd, v.data() + r * kvd, T,
+                           probs.data() + r * np, dout.data() + r * T * ld, ld, dq.data() + r * T * ld,
+                           dk.data() + r * kvd, dv.data() + r * kvd);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(2)
+    for (std::int64_t r = rows - 1; r >= 0; --r)
+        for (std::int64_t j = d.kv_heads - 1; j >= 0; --j)
+            attention_backward_kv_head(d, j, q.data() + r * T * ld, T, ld, k.data() + r * kvd, v.data() + r * kvd, T,
+                                       probs.data() + r * np, dout.data() + r * T * ld, ld,
+                                       unit_dq.data() + r * T * ld, unit_dk.data() + r * kvd,
+                                       unit_dv.data() + r * kvd);
+    EXPECT_EQ(unit_dq, dq);
+    EXPECT_EQ(unit_dk, dk);
+    EXPECT_EQ(unit_dv, dv);
+    EXPECT_GT(*std::max_element(dk.begin(), dk.end()), 0.f);  // the backward did something
 }

@@ -31,11 +31,26 @@ inline void attention(const AttentionDims& d, const float* q, std::int64_t queri
     attention(d, q, queries, ldq, k, v, DType::F32, capacity, kv_begin, kv_end, out, ldo, probs);
 }
 
+// One query head's share of attention() with F32 keys and values, by the many-query
+// (BLAS) path whatever the number of queries, on the calling thread: for callers that
+// spread (sequence, head) pairs over threads themselves, as the trainer does.
+void attention_head(const AttentionDims& d, std::int64_t head, const float* q, std::int64_t queries, std::int64_t ldq,
+                    const float* k, const float* v, std::int64_t capacity, const std::int32_t* kv_begin,
+                    const std::int32_t* kv_end, float* out, std::int64_t ldo, float* probs = nullptr);
+
 // Backward of attention over all `capacity` slots, given the forward's probs and
 // dL/d(out) (row stride ldo). Writes dq ([queries, heads*hd], stride ldq) and
 // accumulates into dk, dv ([kv_heads][capacity][head_dim]).
 void attention_backward(const AttentionDims& d, const float* q, std::int64_t queries, std::int64_t ldq,
                         const float* k, const float* v, std::int64_t capacity, const float* probs, const float* dout,
                         std::int64_t ldo, float* dq, float* dk, float* dv);
+
+// One kv head's share of attention_backward() (the query heads it serves, in order) on
+// the calling thread: it writes those heads' columns of dq and accumulates into that kv
+// head's block of dk and dv, so different kv heads or sequences can run side by side.
+void attention_backward_kv_head(const AttentionDims& d, std::int64_t kv_head, const float* q, std::int64_t queries,
+                                std::int64_t ldq, const float* k, const float* v, std::int64_t capacity,
+                                const float* probs, const float* dout, std::int64_t ldo, float* dq, float* dk,
+                                float* dv);
 
 }  // namespace emu::ops
