@@ -34,6 +34,24 @@ std::vector<double> train_losses(const std::string& metrics) {
     return out;
 }
 
+// The one-layer model and the t2i-only data most of these tests train.
+constexpr const char* kOneLayer =
+    "hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, "
+    "head_dim: 16";
+constexpr const char* kT2iData = "seq_len: 256, batch_size: 2, pool_size: 4, tasks: {t2i: 1}";
+
+// A fresh model's `emu train lm` config at DIR/NAME.yaml, training into DIR/NAME: the given
+// vision tokenizer, a small BPE vocabulary trained on the spot, the given model and data
+// sections (inside the braces) and further lines. Returns the config's path.
+std::string lm_config(const std::string& dir, const std::string& name, const std::string& vq, const std::string& model,
+                      const std::string& data, const std::string& rest) {
+    const std::string cfg = dir + "/" + name + ".yaml";
+    std::ofstream(cfg) << "out: " << dir << "/" << name << "\nvq: " << vq << "\n"
+                       << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
+                       << "model: {" << model << "}\ndata: {" << data << "}\n" << rest;
+    return cfg;
+}
+
 }  // namespace
 
 TEST(TrainLmCli, TrainsResumesExactlyAndExportsForGenerate) {
@@ -106,14 +124,11 @@ TEST(TrainLmCli, TrainsResumesExactlyAndExportsForGenerate) {
 TEST(TrainLmCli, Bf16PrecisionTrainsLikeF32) {
     const std::string dir = temp_dir("train_lm_cli_precision");
     auto config = [&](const std::string& name, const std::string& precision) {
-        const std::string cfg = dir + "/" + name + ".yaml";
-        std::ofstream(cfg) << "out: " << dir << "/" << name << "\nvq: stub:4x4:64\n"
-                           << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
-                           << "model: {hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, "
-                              "num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16}\n"
-                           << "data: {seq_len: 256, batch_size: 2}\nsteps: 8\nlr: 3.0e-3\nwarmup_steps: 2\n"
-                           << "log_every: 1\nthreads: 1\nprecision: " << precision << "\n";
-        return cfg;
+        return lm_config(dir, name, "stub:4x4:64",
+                         "hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, "
+                         "num_key_value_heads: 2, head_dim: 16",
+                         "seq_len: 256, batch_size: 2",
+                         "steps: 8\nlr: 3.0e-3\nwarmup_steps: 2\nlog_every: 1\nthreads: 1\nprecision: " + precision + "\n");
     };
     CommandResult exact = run_emu("train lm --quiet --config '" + config("exact", "exact") + "'");
     ASSERT_EQ(exact.status, 0) << exact.out;
@@ -137,14 +152,9 @@ TEST(TrainLmCli, Bf16PrecisionTrainsLikeF32) {
 TEST(TrainLmCli, ObjectWeightChangesTheTrainingLossOnly) {
     const std::string dir = temp_dir("train_lm_object_weight");
     auto run = [&](const std::string& name, const std::string& extra) {
-        const std::string cfg = dir + "/" + name + ".yaml";
-        std::ofstream(cfg) << "out: " << dir << "/" << name << "\nvq: stub:4x4:64\n"
-                           << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
-                           << "model: {hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, "
-                              "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16}\n"
-                           << "data: {seq_len: 256, batch_size: 2, tasks: {t2i: 1}}\nsteps: 1\nlr: 1.0e-12\n"
-                           << "warmup_steps: 0\nlog_every: 1\neval_every: 1\neval_batches: 1\nthreads: 1\n"
-                           << extra;
+        const std::string cfg = lm_config(dir, name, "stub:4x4:64", kOneLayer, "seq_len: 256, batch_size: 2, tasks: {t2i: 1}",
+                                          "steps: 1\nlr: 1.0e-12\nwarmup_steps: 0\nlog_every: 1\neval_every: 1\n"
+                                          "eval_batches: 1\nthreads: 1\n" + extra);
         return run_emu("train lm --quiet --config '" + cfg + "'");
     };
     auto losses = [&](const std::string& name, const char* split) {
@@ -180,12 +190,11 @@ TEST(TrainLmCli, ObjectWeightChangesTheTrainingLossOnly) {
 // then finishes the run.
 TEST(TrainLmCli, InterruptSavesACheckpoint) {
     const std::string dir = temp_dir("train_lm_cli_interrupt");
-    const std::string out = dir + "/run", cfg = dir + "/lm.yaml";
-    std::ofstream(cfg) << "out: " << out << "\nvq: stub:4x4:64\n"
-                       << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
-                       << "model: {hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, "
-                          "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8}\n"
-                       << "data: {seq_len: 256, batch_size: 1}\nsteps: 100000\nlog_every: 1\nthreads: 1\n";
+    const std::string out = dir + "/run";
+    const std::string cfg = lm_config(dir, "run", "stub:4x4:64",
+                                      "hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, "
+                                      "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8",
+                                      "seq_len: 256, batch_size: 1", "steps: 100000\nlog_every: 1\nthreads: 1\n");
     // Wait for the first metrics line (the interrupt guard is installed by then), then SIGINT.
     const std::string script = std::string("'") + EMU_BINARY + "' train lm --quiet --config '" + cfg + "' > '" + dir +
                                "/log.txt' 2>&1 & pid=$!; for i in $(seq 600); do grep -q step '" + out +
@@ -211,13 +220,9 @@ TEST(TrainLmCli, GrowsATrainedModelAndExportsBf16) {
     const std::string vq = vq_dir();
     if (vq.empty()) GTEST_FAIL() << "no vq fixture case found";
     const std::string dir = temp_dir("train_lm_grow");
-    const std::string data = "data: {seq_len: 256, batch_size: 2, pool_size: 4, tasks: {t2i: 1}}\n";
-    std::ofstream(dir + "/lm.yaml") << "out: " << dir << "/small\nvq: " << vq << "\n"
-                                    << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
-                                    << "model: {hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, "
-                                       "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16}\n"
-                                    << data << "steps: 2\nthreads: 2\n";
-    ASSERT_EQ(run_emu("train lm --quiet --config '" + dir + "/lm.yaml'").status, 0);
+    const std::string data = "data: {" + std::string(kT2iData) + "}\n";
+    const std::string small = lm_config(dir, "small", vq, kOneLayer, kT2iData, "steps: 2\nthreads: 2\n");
+    ASSERT_EQ(run_emu("train lm --quiet --config '" + small + "'").status, 0);
     std::ofstream(dir + "/grow.yaml") << "out: " << dir << "/deep\nvq: " << vq << "\ninit_from: " << dir
                                       << "/small\ngrow_layers: 3\nexport_dtype: bf16\n"
                                       << data << "steps: 2\nthreads: 2\n";
@@ -249,17 +254,11 @@ TEST(TrainDidaCli, AdaptsATrainedModelForParallelDecoding) {
     const std::string vq = vq_dir();
     if (vq.empty()) GTEST_FAIL() << "no vq fixture case found";
     const std::string dir = temp_dir("train_dida_cli");
-    std::ofstream(dir + "/lm.yaml") << "out: " << dir << "/ar\nvq: " << vq << "\n"
-                                    << "tokenizer: {vocab_size: 300, corpus: {seed: 3, samples_per_task: 20}}\n"
-                                    << "model: {hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, "
-                                       "num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16}\n"
-                                    << "data: {seq_len: 256, batch_size: 2, pool_size: 4, tasks: {t2i: 1}}\n"
-                                    << "steps: 2\nthreads: 2\n";
-    ASSERT_EQ(run_emu("train lm --quiet --config '" + dir + "/lm.yaml'").status, 0);
+    const std::string ar = lm_config(dir, "ar", vq, kOneLayer, kT2iData, "steps: 2\nthreads: 2\n");
+    ASSERT_EQ(run_emu("train lm --quiet --config '" + ar + "'").status, 0);
     std::ofstream(dir + "/dida.yaml") << "out: " << dir << "/dida\nvq: " << vq << "\n"
                                       << "dida: {ar_fraction: 0.2, steps: 3}\n"
-                                      << "data: {seq_len: 256, batch_size: 2, pool_size: 4, tasks: {t2i: 1}}\n"
-                                      << "steps: 3\nlog_every: 1\nthreads: 2\n";
+                                      << "data: {" << kT2iData << "}\nsteps: 3\nlog_every: 1\nthreads: 2\n";
     CommandResult r = run_emu("train dida --quiet --from '" + dir + "/ar' --config '" + dir + "/dida.yaml'");
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(train_losses(dir + "/dida/metrics.jsonl").size(), 3u);
