@@ -173,9 +173,10 @@ TEST(LmGrad, UntiedMqaLongerRows) { check_model_grads(false, 2, 1, 20); }
 
 // The trainer splits attention into (sequence, head) units over threads: a batch large
 // enough to run every parallel loop gives bit-identical loss and gradients on 1 and 2
-// threads (a race or a thread-dependent sum would show here). With BF16 products, which
-// run in the project's own kernels; exact F32 goes through OpenBLAS, whose sums change in
-// the last bits with its thread count.
+// threads (a race or a thread-dependent sum would show here). With BF16 projections, which
+// run in the project's own kernels (attention's sgemm calls run single-threaded inside the
+// trainer's parallel loops); exact F32 projections go through OpenBLAS's threaded sgemm,
+// whose sums change in the last bits with its thread count.
 TEST(LmGrad, ThreadCountChangesNothing) {
     if (int(ops::active_isa()) < int(ops::Isa::Avx512Bf16)) GTEST_SKIP() << "needs a CPU with AVX512-BF16 or AMX";
     ops::set_prefill_precision("bf16");

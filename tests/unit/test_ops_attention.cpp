@@ -52,7 +52,9 @@ TEST(OpsAttention, ManyQueriesMatchOneQueryAtATime) {
 }
 
 // The per-head entry points the trainer spreads over threads: every (sequence, head) unit
-// run side by side, in any order, gives exactly what the whole calls give.
+// run side by side, in any order, gives exactly what the whole calls give (the same code
+// per head, so this checks the split and its thread safety; the math is checked against
+// the per-query path above and by the gradient tests).
 TEST(OpsAttention, HeadUnitsSideBySideEqualTheWholeCall) {
     const AttentionDims d{4, 2, 16};
     const std::int64_t rows = 3, T = 150, ld = d.heads * d.head_dim, kvd = d.kv_heads * T * d.head_dim;
@@ -103,4 +105,17 @@ TEST(OpsAttention, HeadUnitsSideBySideEqualTheWholeCall) {
     EXPECT_EQ(unit_dk, dk);
     EXPECT_EQ(unit_dv, dv);
     EXPECT_GT(*std::max_element(dk.begin(), dk.end()), 0.f);  // the backward did something
+
+    // A short sequence (the whole call takes the one-query-at-a-time path there) with an
+    // empty range: attention_head agrees to rounding and gives zeros where nothing is seen.
+    const std::int64_t S = 9;
+    std::vector<std::int32_t> sb(S, 0), se(S);
+    for (std::int64_t t = 0; t < S; ++t) se[std::size_t(t)] = std::int32_t(t + 1);
+    sb[4] = se[4] = 2;
+    std::vector<float> whole(std::size_t(S * ld)), heads(whole.size());
+    attention(d, q.data(), S, ld, k.data(), v.data(), T, sb.data(), se.data(), whole.data(), ld);
+    for (std::int64_t h = 0; h < d.heads; ++h)
+        attention_head(d, h, q.data(), S, ld, k.data(), v.data(), T, sb.data(), se.data(), heads.data(), ld);
+    for (std::size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(heads[i], whole[i], 1e-5) << "at " << i;
+    for (std::int64_t c = 0; c < ld; ++c) EXPECT_EQ(heads[std::size_t(4 * ld + c)], 0.f);
 }
