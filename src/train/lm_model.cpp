@@ -157,6 +157,24 @@ void add_into(float* dst, const float* src, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
+// Keys and values (or their gradients) between the token-major layout the projections use,
+// [rows*T][kv heads*hd], and the per-sequence head-major one attention reads, [rows][kv
+// heads][T][hd]; two arrays at once, in either direction.
+void kv_layout(std::int64_t N, std::int64_t T, std::int64_t Hkv, std::int64_t hd, bool to_head_major,
+               const float* a, const float* b, float* a_out, float* b_out) {
+    const std::int64_t KD = Hkv * hd;
+#pragma omp parallel for schedule(static) if (N * KD > (1 << 15))
+    for (std::int64_t rt = 0; rt < N; ++rt) {
+        const std::int64_t r = rt / T, t = rt % T;
+        for (std::int64_t j = 0; j < Hkv; ++j) {
+            const std::int64_t token = rt * KD + j * hd, head = r * T * KD + (j * T + t) * hd;
+            const std::int64_t src = to_head_major ? token : head, dst = to_head_major ? head : token;
+            std::memcpy(a_out + dst, a + src, std::size_t(hd) * 4);
+            std::memcpy(b_out + dst, b + src, std::size_t(hd) * 4);
+        }
+    }
+}
+
 std::string lp(std::int64_t i) { return "model.layers." + std::to_string(i) + "."; }
 
 }  // namespace
@@ -246,17 +264,9 @@ LmStepResult LmTrainer::forward(const LmBatchView& b) {
             ops::rope_apply(A.q.data() + t * QD, H, hd, cos_.data() + t * half, sin_.data() + t * half);
             ops::rope_apply(k.data() + t * KD, Hkv, hd, cos_.data() + t * half, sin_.data() + t * half);
         }
-        // Keys and values go head-major per sequence ([rows][kv heads][T][hd]); then every
-        // (sequence, head) pair is one unit of work, so more threads than heads help.
-#pragma omp parallel for schedule(static) if (N * KD > (1 << 15))
-        for (std::int64_t rt = 0; rt < N; ++rt) {
-            const std::int64_t r = rt / T, t = rt % T;
-            for (std::int64_t j = 0; j < Hkv; ++j) {
-                const std::int64_t dst = r * T * KD + (j * T + t) * hd, src = rt * KD + j * hd;
-                std::memcpy(A.kc.data() + dst, k.data() + src, std::size_t(hd) * 4);
-                std::memcpy(A.vc.data() + dst, v.data() + src, std::size_t(hd) * 4);
-            }
-        }
+        // Keys and values go head-major per sequence; then every (sequence, head) pair is
+        // one unit of work, so more threads than heads help.
+        kv_layout(N, T, Hkv, hd, true, k.data(), v.data(), A.kc.data(), A.vc.data());
 #pragma omp parallel for collapse(2) schedule(dynamic, 1) if (N * QD > (1 << 15))
         for (std::int64_t r = 0; r < rows_; ++r)
             for (std::int64_t hh = 0; hh < H; ++hh)
@@ -352,15 +362,7 @@ void LmTrainer::backward(float grad_scale) {
                                                 dattn.data() + r * T * QD, QD, dq.data() + r * T * QD,
                                                 dkc.data() + r * T * KD, dvc.data() + r * T * KD);
             }
-#pragma omp parallel for schedule(static) if (N * KD > (1 << 15))
-        for (std::int64_t rt = 0; rt < N; ++rt) {
-            const std::int64_t r = rt / T, t = rt % T;
-            for (std::int64_t j = 0; j < Hkv; ++j) {
-                const std::int64_t src = r * T * KD + (j * T + t) * hd, dst = rt * KD + j * hd;
-                std::memcpy(dk.data() + dst, dkc.data() + src, std::size_t(hd) * 4);
-                std::memcpy(dv.data() + dst, dvc.data() + src, std::size_t(hd) * 4);
-            }
-        }
+        kv_layout(N, T, Hkv, hd, false, dkc.data(), dvc.data(), dk.data(), dv.data());
 #pragma omp parallel for schedule(static) if (N * QD > (1 << 15))
         for (std::int64_t t = 0; t < N; ++t) {
             ops::rope_apply_backward(dq.data() + t * QD, H, hd, cos_.data() + t * half, sin_.data() + t * half);
